@@ -1,0 +1,141 @@
+#include "io/weights.h"
+
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "util/error.h"
+#include "util/json_file.h"
+
+namespace snapformer {
+
+namespace fs = std::filesystem;
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000) << 16;
+  std::uint32_t exponent = (h >> 10) & 0x1F;
+  std::uint32_t mantissa = h & 0x3FF;
+  std::uint32_t bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else {  // subnormal: renormalize
+      exponent = 127 - 15 + 1;
+      while ((mantissa & 0x400) == 0) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      mantissa &= 0x3FF;
+      bits = sign | (exponent << 23) | (mantissa << 13);
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7F800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+Weights::Weights(const std::string& directory) : directory_(directory) {
+  const fs::path single = fs::path(directory) / "model.safetensors";
+  const fs::path index = fs::path(directory) / "model.safetensors.index.json";
+  if (fs::exists(single)) {
+    files_.push_back(std::make_unique<SafetensorsFile>(single.string()));
+    return;
+  }
+  if (!fs::exists(index))
+    throw Error(directory + ": no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)");
+  const Json json = read_json_file(index.string());
+  if (!json.contains("weight_map") || !json["weight_map"].is_object())
+    throw Error(index.string() + ": missing 'weight_map' object");
+  std::set<std::string> shards;
+  for (const auto& [name, file] : json["weight_map"].items()) {
+    if (!file.is_string()) throw Error(index.string() + ": weight_map entry for '" + name + "' must be a file name");
+    const std::string shard = file.get<std::string>();
+    if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
+      throw Error(index.string() + ": shard name '" + shard + "' must be a plain file name");
+    shards.insert(shard);
+  }
+  if (shards.empty()) throw Error(index.string() + ": weight_map is empty");
+  for (const std::string& shard : shards)
+    files_.push_back(std::make_unique<SafetensorsFile>((fs::path(directory) / shard).string()));
+}
+
+std::optional<Weights::Located> Weights::locate(const std::string& name) const {
+  for (const auto& file : files_)
+    if (const TensorInfo* info = file->find(name)) return Located{file.get(), info};
+  return std::nullopt;
+}
+
+bool Weights::contains(const std::vector<std::string>& candidates) const {
+  for (const std::string& name : candidates)
+    if (locate(name)) return true;
+  return false;
+}
+
+std::optional<FloatTensor> Weights::get_optional(const std::vector<std::string>& candidates,
+                                                 const std::vector<int64_t>& expected_shape) {
+  for (const std::string& name : candidates) {
+    const auto located = locate(name);
+    if (!located) continue;
+    const TensorInfo& info = *located->info;
+    const std::string where = located->file->path() + ": tensor '" + name + "'";
+    if (!expected_shape.empty() && info.shape != expected_shape)
+      throw Error(where + " has shape " + shape_string(info.shape) + ", expected " + shape_string(expected_shape));
+    const std::uint8_t* bytes = located->file->tensor_data(info);
+    const std::size_t count = static_cast<std::size_t>(info.element_count());
+    FloatTensor tensor;
+    tensor.shape = info.shape;
+    switch (info.dtype) {
+      case DType::F32:
+        if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(float) == 0) {
+          tensor.data = reinterpret_cast<const float*>(bytes);  // zero-copy
+        } else {
+          auto& copy = converted_.emplace_back(count);
+          std::memcpy(copy.data(), bytes, count * sizeof(float));
+          tensor.data = copy.data();
+        }
+        return tensor;
+      case DType::F16:
+      case DType::BF16: {
+        auto& copy = converted_.emplace_back(count);
+        for (std::size_t i = 0; i < count; ++i) {
+          std::uint16_t v;
+          std::memcpy(&v, bytes + 2 * i, 2);
+          copy[i] = info.dtype == DType::F16 ? half_to_float(v) : bfloat16_to_float(v);
+        }
+        tensor.data = copy.data();
+        return tensor;
+      }
+      default:
+        throw Error(where + " has dtype " + dtype_name(info.dtype) + "; weights must be F32, F16 or BF16");
+    }
+  }
+  return std::nullopt;
+}
+
+FloatTensor Weights::get(const std::vector<std::string>& candidates, const std::vector<int64_t>& expected_shape) {
+  auto tensor = get_optional(candidates, expected_shape);
+  if (!tensor) {
+    std::string names;
+    for (const auto& c : candidates) names += (names.empty() ? "'" : " or '") + c + "'";
+    throw Error(directory_ + ": missing tensor " + names);
+  }
+  return *tensor;
+}
+
+std::string Weights::storage_dtype() const {
+  for (const auto& file : files_)
+    for (const auto& [name, info] : file->header().tensors) return dtype_name(info.dtype);
+  return "none";
+}
+
+}  // namespace snapformer

@@ -1,0 +1,87 @@
+// Weights: every tensor of a model folder, found by name, as float32.
+//
+// Opens `model.safetensors`, or every shard listed in
+// `model.safetensors.index.json`, by memory mapping. F32 tensors are returned
+// in place (a pointer into the mapping: no copy, nothing proportional to the
+// model size at start-up); F16 and BF16 tensors are converted to float32 once,
+// on first request, into buffers the Weights object owns.
+//
+// Names: Hugging Face checkpoints store the body either with the model prefix
+// (`bert.encoder...`, `transformer.h...`) or without it (a bare BertModel);
+// find() tries each candidate name in order so models need not care.
+//
+// Ownership: returned FloatTensor views live as long as the Weights object.
+// Thread-safety: not thread-safe while loading; models call it only while
+// they are being constructed.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/safetensors.h"
+
+namespace snapformer {
+
+// A read-only float32 view with a shape.
+struct FloatTensor {
+  const float* data = nullptr;
+  std::vector<int64_t> shape;
+
+  int64_t size() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  int64_t dim(std::size_t i) const { return shape.at(i); }
+};
+
+std::string shape_string(const std::vector<int64_t>& shape);
+
+class Weights {
+ public:
+  // Opens the weights of the model folder `directory`. Throws Error naming
+  // the missing or bad file.
+  explicit Weights(const std::string& directory);
+
+  // True if any candidate name exists.
+  bool contains(const std::vector<std::string>& candidates) const;
+
+  // The first candidate that exists, as float32, checked against
+  // `expected_shape` (empty = any shape). Throws Error naming the tensor if
+  // none exists or the shape differs.
+  FloatTensor get(const std::vector<std::string>& candidates, const std::vector<int64_t>& expected_shape = {});
+
+  // Like get() but returns nullopt when no candidate exists.
+  std::optional<FloatTensor> get_optional(const std::vector<std::string>& candidates,
+                                          const std::vector<int64_t>& expected_shape = {});
+
+  // Storage dtype of the first tensor (for reporting).
+  std::string storage_dtype() const;
+  const std::string& directory() const { return directory_; }
+
+ private:
+  struct Located {
+    const SafetensorsFile* file;
+    const TensorInfo* info;
+  };
+  std::optional<Located> locate(const std::string& name) const;
+
+  std::string directory_;
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::deque<std::vector<float>> converted_;  // owned float32 copies of F16/BF16 tensors
+};
+
+// Converts IEEE half and bfloat16 values to float32.
+float half_to_float(std::uint16_t h);
+inline float bfloat16_to_float(std::uint16_t b) {
+  const std::uint32_t bits = static_cast<std::uint32_t>(b) << 16;
+  float f;
+  __builtin_memcpy(&f, &bits, 4);
+  return f;
+}
+
+}  // namespace snapformer

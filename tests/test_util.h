@@ -1,0 +1,50 @@
+// Helpers shared by the tests: where the golden data lives, JSON and gzip reading,
+// float comparison with the reference tolerance.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <string>
+#include <vector>
+
+#include "util/json_file.h"
+
+namespace snapformer::testing {
+
+inline std::string data_path(const std::string& relative) { return std::string(SNAPFORMER_TEST_DATA) + "/" + relative; }
+inline std::string model_path(const std::string& name) { return data_path("reference/models/" + name); }
+
+inline Json golden(const std::string& model) { return read_json_file(model_path(model) + "/golden.json"); }
+
+// Lines of a gzip-compressed text file.
+inline std::vector<std::string> read_gzip_lines(const std::string& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  std::vector<std::string> lines;
+  if (file == nullptr) return lines;
+  std::string current;
+  char buffer[1 << 16];
+  int n;
+  while ((n = gzread(file, buffer, sizeof buffer)) > 0) {
+    for (int i = 0; i < n; ++i) {
+      if (buffer[i] == '\n') {
+        lines.push_back(std::move(current));
+        current.clear();
+      } else {
+        current.push_back(buffer[i]);
+      }
+    }
+  }
+  gzclose(file);
+  if (!current.empty()) lines.push_back(current);
+  return lines;
+}
+
+// The reference tolerance: |a-b| <= 1e-4 + 1e-4*|b|.
+inline ::testing::AssertionResult close_to(double actual, double expected, const std::string& what) {
+  const double tolerance = 1e-4 + 1e-4 * std::abs(expected);
+  if (std::abs(actual - expected) <= tolerance) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": got " << actual << ", expected " << expected;
+}
+
+}  // namespace snapformer::testing
