@@ -1,0 +1,256 @@
+#include "models/encoder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "util/error.h"
+
+namespace snapformer {
+
+namespace {
+std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(n + suffix);
+  return out;
+}
+}  // namespace
+
+ops::Linear EncoderModel::linear(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias) {
+  ops::Linear l;
+  l.in = in;
+  l.out = out;
+  l.weight = weights_->get(with_suffix(base_names, ".weight"), {out, in}).data;
+  if (bias) l.bias = weights_->get(with_suffix(base_names, ".bias"), {out}).data;
+  return l;
+}
+
+EncoderModel::LayerNormWeights EncoderModel::norm(const std::vector<std::string>& base_names, int64_t dim) {
+  return {weights_->get(with_suffix(base_names, ".weight"), {dim}), weights_->get(with_suffix(base_names, ".bias"), {dim})};
+}
+
+EncoderModel::EncoderModel(const std::string& directory, ModelConfig config)
+    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+  const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
+  prefix_ = std::string(family_name(config_.family)) + ".";
+  word_embeddings_ = weights_->get(body("embeddings.word_embeddings.weight"), {config_.vocab_size, h});
+  position_embeddings_ = weights_->get(body("embeddings.position_embeddings.weight"), {config_.max_positions, h});
+  if (config_.family != ModelFamily::kDistilBert && config_.type_vocab_size > 0)
+    token_type_embeddings_ = weights_->get(body("embeddings.token_type_embeddings.weight"), {config_.type_vocab_size, h});
+  embedding_norm_ = norm(body("embeddings.LayerNorm"), h);
+
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    Layer layer;
+    if (config_.family == ModelFamily::kDistilBert) {
+      const std::string p = "transformer.layer." + std::to_string(i) + ".";
+      layer.query = linear(body(p + "attention.q_lin"), h, h);
+      layer.key = linear(body(p + "attention.k_lin"), h, h);
+      layer.value = linear(body(p + "attention.v_lin"), h, h);
+      layer.attention_output = linear(body(p + "attention.out_lin"), h, h);
+      auto n1 = norm(body(p + "sa_layer_norm"), h);
+      layer.intermediate = linear(body(p + "ffn.lin1"), h, ff);
+      layer.output = linear(body(p + "ffn.lin2"), ff, h);
+      auto n2 = norm(body(p + "output_layer_norm"), h);
+      layer.attention_norm_gamma = n1.gamma, layer.attention_norm_beta = n1.beta;
+      layer.output_norm_gamma = n2.gamma, layer.output_norm_beta = n2.beta;
+    } else {
+      const std::string p = "encoder.layer." + std::to_string(i) + ".";
+      layer.query = linear(body(p + "attention.self.query"), h, h);
+      layer.key = linear(body(p + "attention.self.key"), h, h);
+      layer.value = linear(body(p + "attention.self.value"), h, h);
+      layer.attention_output = linear(body(p + "attention.output.dense"), h, h);
+      auto n1 = norm(body(p + "attention.output.LayerNorm"), h);
+      layer.intermediate = linear(body(p + "intermediate.dense"), h, ff);
+      layer.output = linear(body(p + "output.dense"), ff, h);
+      auto n2 = norm(body(p + "output.LayerNorm"), h);
+      layer.attention_norm_gamma = n1.gamma, layer.attention_norm_beta = n1.beta;
+      layer.output_norm_gamma = n2.gamma, layer.output_norm_beta = n2.beta;
+    }
+    layers_.push_back(layer);
+  }
+  if (config_.family == ModelFamily::kBert && weights_->contains(body("pooler.dense.weight")))
+    pooler_ = linear(body("pooler.dense"), h, h);
+  load_head();
+}
+
+void EncoderModel::load_head() {
+  const int64_t h = config_.hidden_size;
+  const int64_t labels = static_cast<int64_t>(config_.labels.size());
+  switch (config_.head) {
+    case HeadKind::kSequenceClassification:
+      if (config_.family == ModelFamily::kBert) {
+        if (!has_pooler()) throw Error(weights_->directory() + ": BertForSequenceClassification needs pooler weights");
+        classifier_out_ = linear({"classifier"}, h, labels);
+      } else if (config_.family == ModelFamily::kRoberta) {
+        classifier_dense_ = linear({"classifier.dense"}, h, h);
+        classifier_out_ = linear({"classifier.out_proj"}, h, labels);
+      } else {
+        classifier_dense_ = linear({"pre_classifier"}, h, h);
+        classifier_out_ = linear({"classifier"}, h, labels);
+      }
+      break;
+    case HeadKind::kQuestionAnswering:
+      qa_outputs_ = linear({"qa_outputs"}, h, 2);
+      break;
+    case HeadKind::kMaskedLm: {
+      const bool bert = config_.family == ModelFamily::kBert;
+      if (config_.family == ModelFamily::kDistilBert) throw Error("DistilBertForMaskedLM is not supported");
+      mlm_dense_ = linear({bert ? "cls.predictions.transform.dense" : "lm_head.dense"}, h, h);
+      mlm_norm_ = norm({bert ? "cls.predictions.transform.LayerNorm" : "lm_head.layer_norm"}, h);
+      const std::string head = bert ? "cls.predictions" : "lm_head";
+      mlm_bias_ = weights_->get({head + ".bias", head + ".decoder.bias"}, {config_.vocab_size}).data;
+      // The decoder is tied to the word embeddings; a stored copy is used if present.
+      mlm_decoder_.in = h;
+      mlm_decoder_.out = config_.vocab_size;
+      auto decoder = weights_->get_optional({head + ".decoder.weight"}, {config_.vocab_size, h});
+      mlm_decoder_.weight = decoder ? decoder->data : word_embeddings_.data;
+      mlm_decoder_.bias = mlm_bias_;
+      break;
+    }
+    case HeadKind::kNone:
+      break;
+    case HeadKind::kCausalLm:
+      throw Error(weights_->directory() + ": " + config_.architecture + " is not an encoder architecture");
+  }
+}
+
+void EncoderModel::validate(const PackedBatch& batch) const {
+  const int64_t max_length = config_.max_sequence_length();
+  for (int64_t s = 0; s < batch.sequences(); ++s) {
+    if (batch.length(s) == 0) throw Error("input " + std::to_string(s) + " has no tokens");
+    if (batch.length(s) > max_length)
+      throw InputTooLongError("input " + std::to_string(s) + " has " + std::to_string(batch.length(s)) +
+                              " tokens; the model accepts at most " + std::to_string(max_length));
+  }
+  for (int64_t t = 0; t < batch.tokens(); ++t) {
+    if (batch.ids[t] < 0 || batch.ids[t] >= config_.vocab_size)
+      throw Error("token id " + std::to_string(batch.ids[t]) + " is outside the vocabulary of " +
+                  std::to_string(config_.vocab_size));
+    // Models without token type embeddings (DistilBERT) ignore the type ids.
+    const int64_t types = config_.type_vocab_size;
+    if (token_type_embeddings_ && (batch.type_ids[t] < 0 || batch.type_ids[t] >= types))
+      throw Error("token type id " + std::to_string(batch.type_ids[t]) + " is out of range (the model has " +
+                  std::to_string(types) + ")");
+  }
+}
+
+std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
+  validate(batch);
+  const int64_t tokens = batch.tokens(), h = config_.hidden_size, ff = config_.intermediate_size;
+  std::vector<float> hidden(static_cast<std::size_t>(tokens * h));
+
+  // Embeddings: word + position (+ token type), then LayerNorm.
+  for (int64_t s = 0; s < batch.sequences(); ++s) {
+    for (int64_t t = batch.starts[s]; t < batch.starts[s + 1]; ++t) {
+      const int64_t position = config_.position_offset + (t - batch.starts[s]);
+      float* row = hidden.data() + t * h;
+      const float* word = word_embeddings_.data + static_cast<int64_t>(batch.ids[t]) * h;
+      const float* pos = position_embeddings_.data + position * h;
+      for (int64_t i = 0; i < h; ++i) row[i] = word[i] + pos[i];
+      if (token_type_embeddings_) ops::add_in_place(row, token_type_embeddings_->data + batch.type_ids[t] * h, h);
+    }
+  }
+  ops::layer_norm(hidden.data(), nullptr, tokens, h, embedding_norm_.gamma.data, embedding_norm_.beta.data,
+                  config_.layer_norm_eps, hidden.data());
+
+  std::vector<float> q(hidden.size()), k(hidden.size()), v(hidden.size()), context(hidden.size()),
+      projected(hidden.size()), intermediate(static_cast<std::size_t>(tokens * ff));
+  int64_t longest = 0;
+  for (int64_t s = 0; s < batch.sequences(); ++s) longest = std::max(longest, batch.length(s));
+  std::vector<float> scratch(static_cast<std::size_t>(longest));
+  const int64_t head_dim = h / config_.num_heads;
+  const ops::AttentionShape shape{config_.num_heads, head_dim, h, h, h};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+
+  for (const Layer& layer : layers_) {
+    layer.query.apply(hidden.data(), tokens, q.data());
+    layer.key.apply(hidden.data(), tokens, k.data());
+    layer.value.apply(hidden.data(), tokens, v.data());
+    for (int64_t s = 0; s < batch.sequences(); ++s) {
+      const int64_t offset = batch.starts[s] * h, length = batch.length(s);
+      ops::attend(q.data() + offset, k.data() + offset, v.data() + offset, length, length, shape, false, scale,
+                  context.data() + offset, scratch.data());
+    }
+    layer.attention_output.apply(context.data(), tokens, projected.data());
+    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.attention_norm_gamma.data,
+                    layer.attention_norm_beta.data, config_.layer_norm_eps, hidden.data());
+    layer.intermediate.apply(hidden.data(), tokens, intermediate.data());
+    ops::activate(config_.activation, intermediate.data(), tokens * ff);
+    layer.output.apply(intermediate.data(), tokens, projected.data());
+    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.output_norm_gamma.data,
+                    layer.output_norm_beta.data, config_.layer_norm_eps, hidden.data());
+  }
+  return hidden;
+}
+
+namespace {
+// Gathers the first token's row of every sequence: [sequences, hidden].
+std::vector<float> first_tokens(const std::vector<float>& hidden, const PackedBatch& batch, int64_t h) {
+  std::vector<float> out(static_cast<std::size_t>(batch.sequences() * h));
+  for (int64_t s = 0; s < batch.sequences(); ++s)
+    std::memcpy(out.data() + s * h, hidden.data() + batch.starts[s] * h, static_cast<std::size_t>(h) * sizeof(float));
+  return out;
+}
+}  // namespace
+
+std::vector<float> EncoderModel::pool(const std::vector<float>& hidden, const PackedBatch& batch) const {
+  if (!has_pooler()) throw Error("this model has no pooler");
+  const int64_t h = config_.hidden_size;
+  const std::vector<float> first = first_tokens(hidden, batch, h);
+  std::vector<float> pooled(first.size());
+  pooler_.apply(first.data(), batch.sequences(), pooled.data());
+  ops::activate(ops::Activation::kTanh, pooled.data(), static_cast<int64_t>(pooled.size()));
+  return pooled;
+}
+
+std::vector<float> EncoderModel::classify(const std::vector<float>& hidden, const PackedBatch& batch) const {
+  if (config_.head != HeadKind::kSequenceClassification) throw Error("this model has no classification head");
+  const int64_t n = batch.sequences(), h = config_.hidden_size;
+  std::vector<float> features;
+  if (config_.family == ModelFamily::kBert) {
+    features = pool(hidden, batch);
+  } else {
+    const std::vector<float> first = first_tokens(hidden, batch, h);
+    features.resize(first.size());
+    classifier_dense_.apply(first.data(), n, features.data());
+    ops::activate(config_.family == ModelFamily::kRoberta ? ops::Activation::kTanh : ops::Activation::kRelu,
+                  features.data(), static_cast<int64_t>(features.size()));
+  }
+  std::vector<float> logits(static_cast<std::size_t>(n * classifier_out_.out));
+  classifier_out_.apply(features.data(), n, logits.data());
+  return logits;
+}
+
+void EncoderModel::answer_spans(const std::vector<float>& hidden, std::vector<float>& start_logits,
+                                std::vector<float>& end_logits) const {
+  if (config_.head != HeadKind::kQuestionAnswering) throw Error("this model has no question-answering head");
+  const int64_t tokens = static_cast<int64_t>(hidden.size()) / config_.hidden_size;
+  std::vector<float> both(static_cast<std::size_t>(tokens * 2));
+  qa_outputs_.apply(hidden.data(), tokens, both.data());
+  start_logits.resize(static_cast<std::size_t>(tokens));
+  end_logits.resize(static_cast<std::size_t>(tokens));
+  for (int64_t t = 0; t < tokens; ++t) {
+    start_logits[t] = both[2 * t];
+    end_logits[t] = both[2 * t + 1];
+  }
+}
+
+std::vector<float> EncoderModel::masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const {
+  if (config_.head != HeadKind::kMaskedLm) throw Error("this model has no masked-LM head");
+  const int64_t h = config_.hidden_size, n = static_cast<int64_t>(rows.size());
+  std::vector<float> selected(static_cast<std::size_t>(n * h)), transformed(selected.size());
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(selected.data() + i * h, hidden.data() + rows[i] * h, static_cast<std::size_t>(h) * sizeof(float));
+  mlm_dense_.apply(selected.data(), n, transformed.data());
+  ops::activate(config_.family == ModelFamily::kBert ? config_.activation : ops::Activation::kGeluErf,
+                transformed.data(), n * h);
+  ops::layer_norm(transformed.data(), nullptr, n, h, mlm_norm_.gamma.data, mlm_norm_.beta.data, config_.layer_norm_eps,
+                  transformed.data());
+  std::vector<float> logits(static_cast<std::size_t>(n * config_.vocab_size));
+  mlm_decoder_.apply(transformed.data(), n, logits.data());
+  return logits;
+}
+
+}  // namespace snapformer

@@ -1,0 +1,83 @@
+// EncoderModel: BERT, RoBERTa and DistilBERT (post-LayerNorm transformer
+// encoders) with their task heads, on packed batches.
+//
+// Each method follows the Hugging Face module of the same name, and tensor
+// names are the checkpoint's parameter names, so this file can be read beside
+// modeling_bert.py / modeling_roberta.py / modeling_distilbert.py.
+//
+// Ownership: the model owns its Weights (and so the file mappings); all
+// weight pointers borrow from them. Thread-safety: immutable after load;
+// forward() and the heads are const and may run concurrently.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "io/weights.h"
+#include "models/config.h"
+#include "models/packed_batch.h"
+#include "ops/linear.h"
+
+namespace snapformer {
+
+class EncoderModel {
+ public:
+  // Loads the body and, if present in the config, the head. Throws Error
+  // naming the missing or mis-shaped tensor.
+  EncoderModel(const std::string& directory, ModelConfig config);
+
+  const ModelConfig& config() const { return config_; }
+
+  // Checks ids, type ids and lengths; throws Error / InputTooLongError.
+  void validate(const PackedBatch& batch) const;
+
+  // last_hidden_state for every token: [batch.tokens(), hidden].
+  std::vector<float> forward(const PackedBatch& batch) const;
+
+  bool has_pooler() const { return pooler_.weight != nullptr; }
+  // BERT pooler (dense + tanh on the first token of each sequence): [sequences, hidden].
+  std::vector<float> pool(const std::vector<float>& hidden, const PackedBatch& batch) const;
+
+  // Sequence classification logits: [sequences, num_labels].
+  std::vector<float> classify(const std::vector<float>& hidden, const PackedBatch& batch) const;
+  std::size_t num_labels() const { return config_.labels.size(); }
+
+  // Question answering: start and end logits for every token.
+  void answer_spans(const std::vector<float>& hidden, std::vector<float>& start_logits,
+                    std::vector<float>& end_logits) const;
+
+  // Masked-LM logits for the given token rows: [rows.size(), vocab].
+  std::vector<float> masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const;
+
+  bool supports(HeadKind head) const { return config_.head == head; }
+
+ private:
+  struct Layer {
+    ops::Linear query, key, value, attention_output, intermediate, output;
+    FloatTensor attention_norm_gamma, attention_norm_beta, output_norm_gamma, output_norm_beta;
+  };
+  struct LayerNormWeights {
+    FloatTensor gamma, beta;
+  };
+
+  std::vector<std::string> body(const std::string& name) const { return {prefix_ + name, name}; }
+  ops::Linear linear(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias = true);
+  LayerNormWeights norm(const std::vector<std::string>& base_names, int64_t dim);
+  void load_head();
+
+  ModelConfig config_;
+  std::unique_ptr<Weights> weights_;
+  std::string prefix_;  // "bert.", "roberta." or "distilbert."
+  FloatTensor word_embeddings_, position_embeddings_;
+  std::optional<FloatTensor> token_type_embeddings_;
+  LayerNormWeights embedding_norm_;
+  std::vector<Layer> layers_;
+  // Heads (whichever the architecture has).
+  ops::Linear pooler_, classifier_dense_, classifier_out_, qa_outputs_, mlm_dense_;
+  LayerNormWeights mlm_norm_;
+  const float* mlm_bias_ = nullptr;
+  ops::Linear mlm_decoder_;
+};
+
+}  // namespace snapformer

@@ -1,0 +1,130 @@
+#include "models/gpt2.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "util/error.h"
+
+namespace snapformer {
+
+FloatTensor Gpt2Model::tensor(const std::string& name, const std::vector<int64_t>& shape) {
+  return weights_->get({"transformer." + name, name}, shape);
+}
+
+ops::Linear Gpt2Model::conv1d(const std::string& name, int64_t in, int64_t out) {
+  ops::Linear l;
+  l.in = in;
+  l.out = out;
+  l.input_major = true;
+  l.weight = tensor(name + ".weight", {in, out}).data;
+  l.bias = tensor(name + ".bias", {out}).data;
+  return l;
+}
+
+Gpt2Model::Gpt2Model(const std::string& directory, ModelConfig config)
+    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+  const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
+  wte_ = tensor("wte.weight", {config_.vocab_size, h});
+  wpe_ = tensor("wpe.weight", {config_.max_positions, h});
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const std::string p = "h." + std::to_string(i) + ".";
+    Layer layer;
+    layer.ln_1_gamma = tensor(p + "ln_1.weight", {h});
+    layer.ln_1_beta = tensor(p + "ln_1.bias", {h});
+    layer.c_attn = conv1d(p + "attn.c_attn", h, 3 * h);
+    layer.attn_c_proj = conv1d(p + "attn.c_proj", h, h);
+    layer.ln_2_gamma = tensor(p + "ln_2.weight", {h});
+    layer.ln_2_beta = tensor(p + "ln_2.bias", {h});
+    layer.c_fc = conv1d(p + "mlp.c_fc", h, ff);
+    layer.mlp_c_proj = conv1d(p + "mlp.c_proj", ff, h);
+    layers_.push_back(layer);
+  }
+  ln_f_gamma_ = tensor("ln_f.weight", {h});
+  ln_f_beta_ = tensor("ln_f.bias", {h});
+  lm_head_.in = h;
+  lm_head_.out = config_.vocab_size;
+  auto head = weights_->get_optional({"lm_head.weight"}, {config_.vocab_size, h});
+  lm_head_.weight = head ? head->data : wte_.data;
+}
+
+Gpt2Model::KvCache Gpt2Model::new_cache(int64_t capacity) const {
+  KvCache cache;
+  cache.capacity = std::min(capacity, config_.max_positions);
+  const auto size = static_cast<std::size_t>(config_.num_layers * cache.capacity * config_.hidden_size);
+  cache.keys.resize(size);
+  cache.values.resize(size);
+  return cache;
+}
+
+std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
+  const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
+  int64_t rows = 0, longest = 0;
+  for (const Step& step : steps) {
+    if (step.cache->length + step.count > step.cache->capacity)
+      throw InputTooLongError("sequence of " + std::to_string(step.cache->length + step.count) +
+                              " tokens exceeds the model's " + std::to_string(step.cache->capacity) + " positions");
+    for (int64_t i = 0; i < step.count; ++i)
+      if (step.ids[i] < 0 || step.ids[i] >= config_.vocab_size)
+        throw Error("token id " + std::to_string(step.ids[i]) + " is outside the vocabulary of " +
+                    std::to_string(config_.vocab_size));
+    rows += step.count;
+    longest = std::max(longest, step.cache->length + step.count);
+  }
+
+  std::vector<float> x(static_cast<std::size_t>(rows * h));
+  for (int64_t r = 0, s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
+    for (int64_t i = 0; i < steps[s].count; ++i, ++r) {
+      const float* word = wte_.data + static_cast<int64_t>(steps[s].ids[i]) * h;
+      const float* pos = wpe_.data + (steps[s].cache->length + i) * h;
+      for (int64_t c = 0; c < h; ++c) x[r * h + c] = word[c] + pos[c];
+    }
+  }
+
+  std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(rows * 3 * h)), context(x.size()),
+      projected(x.size()), inner(static_cast<std::size_t>(rows * ff)), scratch(static_cast<std::size_t>(longest));
+  const int64_t head_dim = h / config_.num_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, h, h};
+
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_1_gamma.data, layer.ln_1_beta.data, config_.layer_norm_eps,
+                    normed.data());
+    layer.c_attn.apply(normed.data(), rows, qkv.data());
+    for (int64_t r = 0, s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
+      KvCache& cache = *steps[s].cache;
+      float* keys = cache.keys.data() + static_cast<int64_t>(l) * cache.capacity * h;
+      float* values = cache.values.data() + static_cast<int64_t>(l) * cache.capacity * h;
+      for (int64_t i = 0; i < steps[s].count; ++i) {
+        const float* row = qkv.data() + (r + i) * 3 * h;
+        std::memcpy(keys + (cache.length + i) * h, row + h, static_cast<std::size_t>(h) * sizeof(float));
+        std::memcpy(values + (cache.length + i) * h, row + 2 * h, static_cast<std::size_t>(h) * sizeof(float));
+      }
+      ops::attend(qkv.data() + r * 3 * h, keys, values, steps[s].count, cache.length + steps[s].count, shape,
+                  /*causal=*/true, scale, context.data() + r * h, scratch.data());
+      r += steps[s].count;
+    }
+    layer.attn_c_proj.apply(context.data(), rows, projected.data());
+    ops::add_in_place(x.data(), projected.data(), rows * h);
+    ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_2_gamma.data, layer.ln_2_beta.data, config_.layer_norm_eps,
+                    normed.data());
+    layer.c_fc.apply(normed.data(), rows, inner.data());
+    ops::activate(config_.activation, inner.data(), rows * ff);
+    layer.mlp_c_proj.apply(inner.data(), rows, projected.data());
+    ops::add_in_place(x.data(), projected.data(), rows * h);
+  }
+  for (const Step& step : steps) step.cache->length += step.count;
+  ops::layer_norm(x.data(), nullptr, rows, h, ln_f_gamma_.data, ln_f_beta_.data, config_.layer_norm_eps, x.data());
+  return x;
+}
+
+std::vector<float> Gpt2Model::logits(const float* hidden, int64_t rows) const {
+  std::vector<float> out(static_cast<std::size_t>(rows * config_.vocab_size));
+  lm_head_.apply(hidden, rows, out.data());
+  return out;
+}
+
+}  // namespace snapformer

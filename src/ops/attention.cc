@@ -1,0 +1,35 @@
+#include "ops/attention.h"
+
+#include <cstring>
+
+#include "ops/elementwise.h"
+
+namespace snapformer::ops {
+
+void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
+            bool causal, float scale, float* out, float* scratch) {
+  const int64_t d = shape.head_dim;
+  for (int64_t h = 0; h < shape.heads; ++h) {
+    const int64_t column = h * d;
+    for (int64_t i = 0; i < queries; ++i) {
+      const int64_t visible = causal ? keys - queries + i + 1 : keys;
+      const float* qi = q + i * shape.q_stride + column;
+      for (int64_t j = 0; j < visible; ++j) {
+        const float* kj = k + j * shape.kv_stride + column;
+        float dot = 0.0f;
+        for (int64_t c = 0; c < d; ++c) dot += qi[c] * kj[c];
+        scratch[j] = dot * scale;
+      }
+      softmax(scratch, visible);
+      float* o = out + i * shape.out_stride + column;
+      std::memset(o, 0, static_cast<std::size_t>(d) * sizeof(float));
+      for (int64_t j = 0; j < visible; ++j) {
+        const float p = scratch[j];
+        const float* vj = v + j * shape.kv_stride + column;
+        for (int64_t c = 0; c < d; ++c) o[c] += p * vj[c];
+      }
+    }
+  }
+}
+
+}  // namespace snapformer::ops

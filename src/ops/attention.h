@@ -1,0 +1,26 @@
+// Multi-head scaled dot-product attention over packed sequences.
+//
+// Packed layout: the rows of every sequence are contiguous; there is no
+// padding and so no mask, only sequence boundaries. For each query row the
+// scores, softmax and weighted sum are done in one pass per head.
+#pragma once
+
+#include <cstdint>
+
+namespace snapformer::ops {
+
+struct AttentionShape {
+  int64_t heads = 0;
+  int64_t head_dim = 0;
+  int64_t q_stride = 0;   // floats between consecutive rows of Q
+  int64_t kv_stride = 0;  // floats between consecutive rows of K and V
+  int64_t out_stride = 0;
+};
+
+// Attention for one sequence: `queries` rows of Q attend to `keys` rows of K/V.
+// With `causal`, query i (the i-th of the last `queries` positions) sees keys
+// 0 .. keys-queries+i. Writes `queries` rows of `out`. `scratch` holds `keys` floats.
+void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
+            bool causal, float scale, float* out, float* scratch);
+
+}  // namespace snapformer::ops

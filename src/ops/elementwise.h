@@ -1,0 +1,29 @@
+// Row-wise and element-wise kernels: LayerNorm, activations, softmax.
+// All operate in place or on caller-owned buffers; all are reentrant.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace snapformer::ops {
+
+enum class Activation { kGeluErf, kGeluTanh, kRelu, kSilu, kTanh };
+
+// Maps a Hugging Face activation name (hidden_act / activation_function) to
+// an Activation; throws Error naming the unsupported value.
+Activation parse_activation(const std::string& name, const std::string& where);
+
+void activate(Activation activation, float* x, int64_t count);
+
+// out = LayerNorm(x (+ residual)) with gamma/beta over rows of `dim`.
+// `residual` may be nullptr. `out` may alias `x`.
+void layer_norm(const float* x, const float* residual, int64_t rows, int64_t dim, const float* gamma,
+                const float* beta, float eps, float* out);
+
+// In-place softmax over `count` values; returns nothing, handles -inf entries.
+void softmax(float* x, int64_t count);
+
+// x += y, element-wise.
+void add_in_place(float* x, const float* y, int64_t count);
+
+}  // namespace snapformer::ops
