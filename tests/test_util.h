@@ -2,6 +2,7 @@
 // float comparison with the reference tolerance.
 #pragma once
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
