@@ -34,7 +34,7 @@ inline CliResult run_cli(const std::vector<std::string>& args, const std::string
     std::fclose(f);
   }
   std::string command = shell_quote(SNAPFORMER_BINARY);
-  for (const auto& a : args) command += " " + shell_quote(a);
+  for (const auto& a : args) command.append(" ").append(shell_quote(a));
   // Appended piece by piece: `"literal" + std::string` trips a GCC 12 -Wrestrict false positive.
   command.append(" <").append(shell_quote(in)).append(" >").append(shell_quote(out));
   command.append(" 2>").append(shell_quote(err));
