@@ -5,6 +5,7 @@
 #include "cli/arguments.h"
 #include "cli/commands.h"
 #include "cli/result_json.h"
+#include "ops/threads.h"
 #include "tasks/task_input_json.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -85,6 +86,7 @@ int run_command(const std::vector<std::string>& raw) {
     std::cout << "usage: snapformer run --model DIR --task TASK [--json] [--input-file FILE|-] [--truncate]\n"
                  "                      [--max-length N] [TEXT...]\n"
                  "tasks: tokenize classify qa embed fill-mask generate forward\n"
+                 "--threads N (default: all cores)\n"
                  "embed: --pooling cls|mean --normalize    generate: --max-new-tokens N --do-sample\n"
                  "       --temperature T --top-k K --top-p P --repetition-penalty R --seed S --stop TEXT\n";
     return 0;
@@ -92,6 +94,7 @@ int run_command(const std::vector<std::string>& raw) {
   const auto model = args.value("model");
   if (!model) throw Error("--model DIR is required");
   const Task task = parse_task(args.value_or("task", ""));
+  ops::set_num_threads(static_cast<int>(args.int_or("threads", 0)));
   const bool json = args.flag("json");
   const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize);
   if (!pipeline->supports(task)) {

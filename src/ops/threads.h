@@ -1,0 +1,10 @@
+// The number of threads the kernels use (BLAS GEMMs today).
+// Default: all cores. Thread-safety: call before running models.
+#pragma once
+
+namespace snapformer::ops {
+
+void set_num_threads(int threads);  // <= 0: all cores
+int num_threads();
+
+}  // namespace snapformer::ops
