@@ -2,7 +2,11 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "ops/small_gemm.h"
+#include "util/thread_pool.h"
 
 namespace snapformer::ops {
 
@@ -16,15 +20,26 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, f
 
 void Linear::apply(const float* x, int64_t rows, float* y) const {
   if (rows == 0) return;
+  if (rows <= kSmallGemmRows) {
+    // Few tokens: stream the weights in place instead of letting BLAS pack them.
+    if (input_major) small_gemm_nn(x, rows, in, weight, out, bias, y);
+    else small_gemm_nt(x, rows, in, weight, out, bias, y);
+    return;
+  }
   if (bias != nullptr) {
     for (int64_t r = 0; r < rows; ++r) std::memcpy(y + r * out, bias, static_cast<std::size_t>(out) * sizeof(float));
   }
   const float beta = bias != nullptr ? 1.0f : 0.0f;
-  if (input_major) {
-    gemm(false, false, rows, out, in, 1.0f, x, in, weight, out, beta, y, out);
-  } else {
-    gemm(false, true, rows, out, in, 1.0f, x, in, weight, in, beta, y, out);
-  }
+  // BLAS is single-threaded: split the output columns over the thread pool.
+  constexpr int64_t kColumns = 128;
+  ThreadPool::global().parallel_for((out + kColumns - 1) / kColumns, [&](int64_t t0, int64_t t1) {
+    const int64_t c0 = t0 * kColumns, c1 = std::min(out, t1 * kColumns);
+    if (input_major) {
+      gemm(false, false, rows, c1 - c0, in, 1.0f, x, in, weight + c0, out, beta, y + c0, out);
+    } else {
+      gemm(false, true, rows, c1 - c0, in, 1.0f, x, in, weight + c0 * in, in, beta, y + c0, out);
+    }
+  });
 }
 
 }  // namespace snapformer::ops

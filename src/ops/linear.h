@@ -9,6 +9,10 @@
 
 namespace snapformer::ops {
 
+// Up to this many rows the in-place small-GEMM kernels beat BLAS (measured
+// in bench/; see docs/BENCHMARKS.md); above it BLAS's packing pays off.
+inline constexpr int64_t kSmallGemmRows = 48;
+
 struct Linear {
   const float* weight = nullptr;  // [out, in] (torch.nn.Linear) or [in, out] when input_major
   const float* bias = nullptr;    // [out] or nullptr

@@ -1,4 +1,4 @@
-// The number of threads the kernels use (BLAS GEMMs today).
+// The number of threads the kernels use: the size of ThreadPool::global().
 // Default: all cores. Thread-safety: call before running models.
 #pragma once
 

@@ -36,9 +36,7 @@ int unicode_to_byte(char32_t c) {
   return it == map.end() ? -1 : it->second;
 }
 
-ByteLevelBpeModel::ByteLevelBpeModel(Vocabulary vocabulary,
-                                     const std::vector<std::pair<std::string, std::string>>& merges,
-                                     const std::string& where) {
+ByteLevelBpeModel::ByteLevelBpeModel(Vocabulary vocabulary, const MergeList& merges, const std::string& where) {
   vocabulary_ = std::move(vocabulary);
   for (int b = 0; b < 256; ++b) {
     std::string symbol;
@@ -47,10 +45,14 @@ ByteLevelBpeModel::ByteLevelBpeModel(Vocabulary vocabulary,
     byte_ids_[b] = id ? *id : -1;
   }
   int32_t rank = 0;
+  merges_.reserve(merges.size());
+  std::string merged;
   for (const auto& [left, right] : merges) {
-    const auto l = vocabulary_.find(left), r = vocabulary_.find(right), m = vocabulary_.find(left + right);
+    merged.assign(left).append(right);
+    const auto l = vocabulary_.find(left), r = vocabulary_.find(right), m = vocabulary_.find(merged);
     if (!l || !r || !m)
-      throw Error(where + ": merge '" + left + " " + right + "' uses a token missing from the vocabulary");
+      throw Error(where + ": merge '" + std::string(left) + " " + std::string(right) +
+                  "' uses a token missing from the vocabulary");
     merges_.emplace(pair_key(*l, *r), Merge{rank++, *m});  // emplace keeps the first (best) rank
   }
 }

@@ -15,6 +15,9 @@
 
 namespace snapformer {
 
+// BPE merges in rank order: (left, right) token strings.
+using MergeList = std::vector<std::pair<std::string_view, std::string_view>>;
+
 // One token of a word; [begin, end) are character indices within the word.
 struct WordToken {
   int32_t id;
@@ -51,8 +54,7 @@ class ByteLevelBpeModel final : public TokenModel {
  public:
   // `merges` are pairs of token strings in rank order. Throws Error if a merge
   // names tokens missing from the vocabulary.
-  ByteLevelBpeModel(Vocabulary vocabulary, const std::vector<std::pair<std::string, std::string>>& merges,
-                    const std::string& where);
+  ByteLevelBpeModel(Vocabulary vocabulary, const MergeList& merges, const std::string& where);
   void tokenize(std::u32string_view word, std::vector<WordToken>& out) const override;
 
  private:

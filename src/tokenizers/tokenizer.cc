@@ -1,6 +1,7 @@
 #include "tokenizers/tokenizer.h"
 
 #include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@ namespace {
 Vocabulary vocabulary_from_object(const Json& vocab, const std::string& where) {
   if (!vocab.is_object()) throw Error(where + ": model.vocab must be an object of token -> id");
   Vocabulary out;
+  out.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > 10'000'000)
       throw Error(where + ": model.vocab id of '" + token + "' must be a non-negative integer");
@@ -24,19 +26,21 @@ Vocabulary vocabulary_from_object(const Json& vocab, const std::string& where) {
   return out;
 }
 
-std::vector<std::pair<std::string, std::string>> merges_from_json(const Json& merges, const std::string& where) {
+// Fills `storage` with the merge strings and returns views into it.
+MergeList merges_from_json(const Json& merges, const std::string& where, std::deque<std::string>& storage) {
   if (!merges.is_array()) throw Error(where + ": model.merges must be an array");
-  std::vector<std::pair<std::string, std::string>> out;
+  MergeList out;
   out.reserve(merges.size());
   for (const auto& merge : merges) {
     if (merge.is_string()) {  // "left right"
-      const std::string text = merge.get<std::string>();
+      const std::string& text = storage.emplace_back(merge.get<std::string>());
       const auto space = text.find(' ');
       if (space == std::string::npos || space == 0 || space + 1 >= text.size())
         throw Error(where + ": merge '" + text + "' is not two tokens separated by a space");
-      out.emplace_back(text.substr(0, space), text.substr(space + 1));
+      const std::string_view view(text);
+      out.emplace_back(view.substr(0, space), view.substr(space + 1));
     } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      out.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
+      out.emplace_back(storage.emplace_back(merge[0].get<std::string>()), storage.emplace_back(merge[1].get<std::string>()));
     } else {
       throw Error(where + ": model.merges entries must be \"a b\" strings or [a, b] pairs");
     }
@@ -78,21 +82,42 @@ std::pair<std::string, int32_t> token_pair(const Json& spec, const char* field, 
 
 }  // namespace
 
-std::shared_ptr<const Tokenizer> Tokenizer::from_json(const Json& json, const std::string& where) {
+std::shared_ptr<const Tokenizer> Tokenizer::from_json(const Json& json_in, const std::string& where) {
+  if (!json_in.is_object()) throw Error(where + ": not a JSON object");
+  if (!json_in.contains("model") || !json_in["model"].is_object()) throw Error(where + ": missing 'model' object");
+  Json json = json_in;
+  ModelTables tables;
+  Json& model = json["model"];
+  if (model.contains("vocab")) {
+    tables.has_vocab = true;
+    tables.vocabulary = vocabulary_from_object(model["vocab"], where);
+    model.erase("vocab");
+  }
+  if (model.contains("merges")) {
+    tables.has_merges = true;
+    tables.merges = merges_from_json(model["merges"], where, tables.merge_storage);
+    model.erase("merges");
+  }
+  return build(json, std::move(tables), where);
+}
+
+std::shared_ptr<const Tokenizer> Tokenizer::build(const Json& json, ModelTables tables, const std::string& where) {
   if (!json.is_object()) throw Error(where + ": not a JSON object");
   if (!json.contains("model") || !json["model"].is_object()) throw Error(where + ": missing 'model' object");
   std::shared_ptr<Tokenizer> tokenizer(new Tokenizer());
   const Json& model = json["model"];
   // The hub's files often omit model.type: infer it from the fields present.
   std::string type = string_field(model, "type", "");
-  if (type.empty()) type = model.contains("merges") ? "BPE" : model.contains("vocab") && model["vocab"].is_object() ? "WordPiece" : "";
+  if (type.empty()) type = tables.has_merges ? "BPE" : tables.has_vocab ? "WordPiece" : "";
+  if ((type == "WordPiece" || type == "BPE") && !tables.has_vocab) throw Error(where + ": model.vocab is missing");
   if (type == "WordPiece") {
-    tokenizer->model_ = std::make_unique<WordPieceModel>(
-        vocabulary_from_object(model.value("vocab", Json()), where), string_field(model, "unk_token", "[UNK]"),
-        string_field(model, "continuing_subword_prefix", "##"), model.value("max_input_chars_per_word", 100));
+    const Json max_chars = model.value("max_input_chars_per_word", Json(100));
+    if (!max_chars.is_number_integer() || max_chars.get<int64_t>() <= 0) throw Error(where + ": model.max_input_chars_per_word must be a positive integer");
+    tokenizer->model_ = std::make_unique<WordPieceModel>(std::move(tables.vocabulary), string_field(model, "unk_token", "[UNK]"),
+                                                         string_field(model, "continuing_subword_prefix", "##"),
+                                                         max_chars.get<std::size_t>());
   } else if (type == "BPE") {
-    tokenizer->model_ = std::make_unique<ByteLevelBpeModel>(vocabulary_from_object(model.value("vocab", Json()), where),
-                                                            merges_from_json(model.value("merges", Json()), where), where);
+    tokenizer->model_ = std::make_unique<ByteLevelBpeModel>(std::move(tables.vocabulary), tables.merges, where);
   } else {
     throw Error(where + ": unsupported tokenizer model type '" + (type.empty() ? "unknown" : type) + "'");
   }
@@ -204,10 +229,7 @@ void Tokenizer::finish_loading(const std::string& where) {
 
 std::shared_ptr<const Tokenizer> Tokenizer::from_folder(const std::string& directory) {
   const fs::path dir(directory);
-  if (fs::exists(dir / "tokenizer.json")) {
-    const std::string path = (dir / "tokenizer.json").string();
-    return from_json(read_json_file(path), path);
-  }
+  if (fs::exists(dir / "tokenizer.json")) return load_tokenizer_json((dir / "tokenizer.json").string());
   Json config = Json::object();
   if (fs::exists(dir / "tokenizer_config.json")) config = read_json_file((dir / "tokenizer_config.json").string());
   Json json = Json::object();
@@ -284,7 +306,7 @@ Encoding Tokenizer::encode_sequence(const std::string& text, int8_t sequence) co
       model_->tokenize(std::u32string_view(normalized.chars).substr(word_begin, word_end - word_begin), word_tokens);
       for (const WordToken& t : word_tokens) {
         const Offsets offsets{normalized.origin[word_begin + t.begin], normalized.origin[word_begin + t.end - 1] + 1};
-        encoding.push(t.id, vocabulary.token(t.id), offsets, 0, sequence, false);
+        encoding.push(t.id, std::string(vocabulary.token(t.id)), offsets, 0, sequence, false);
       }
     }
   };
@@ -418,7 +440,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   std::vector<std::string> tokens;
   for (int32_t id : ids) {
     if (skip_special_tokens && is_special(id)) continue;
-    tokens.push_back(model_->vocabulary().token(id));
+    tokens.push_back(std::string(model_->vocabulary().token(id)));
   }
   std::string out;
   if (decoder_ == DecoderKind::kByteLevel) {
@@ -454,7 +476,7 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
 }
 
 std::optional<int32_t> Tokenizer::token_to_id(const std::string& token) const { return model_->vocabulary().find(token); }
-std::string Tokenizer::id_to_token(int32_t id) const { return model_->vocabulary().token(id); }
+std::string Tokenizer::id_to_token(int32_t id) const { return std::string(model_->vocabulary().token(id)); }
 std::size_t Tokenizer::vocab_size() const { return model_->vocabulary().size(); }
 bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && static_cast<std::size_t>(id) < special_ids_.size() && special_ids_[static_cast<std::size_t>(id)] != 0;

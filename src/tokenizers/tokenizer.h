@@ -11,6 +11,7 @@
 // called from many threads at once.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,18 @@ class Tokenizer {
     int32_t id = 0;
     int32_t type_id = 0;
   };
+
+  // The two large tables of tokenizer.json, read apart from the rest so the
+  // fast loader can fill them straight from the file.
+  struct ModelTables {
+    bool has_vocab = false, has_merges = false;
+    Vocabulary vocabulary;
+    MergeList merges;  // views into merge_storage or into the caller's parsed document
+    std::deque<std::string> merge_storage;
+  };
+  // `json` is tokenizer.json without model.vocab and model.merges.
+  static std::shared_ptr<const Tokenizer> build(const Json& json, ModelTables tables, const std::string& where);
+  static std::shared_ptr<const Tokenizer> load_tokenizer_json(const std::string& path);
 
   Tokenizer() = default;
   void finish_loading(const std::string& where);

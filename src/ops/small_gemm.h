@@ -1,0 +1,19 @@
+// GEMMs for few rows (tokens) against weights used in place.
+//
+// With 1-64 rows a transformer layer is bound by reading its weights, and a
+// BLAS that packs (copies) the weight matrix on every call spends most of its
+// time copying. These kernels stream each weight row once, keep a block of
+// activations in registers, and split the output columns across the thread
+// pool. Variants: AVX-512, AVX2+FMA and portable, chosen at run time.
+#pragma once
+
+#include <cstdint>
+
+namespace snapformer::ops {
+
+// y[m, n] = bias[n] + sum_k x[m, k] * w[n, k]     (w is [n, k]: torch.nn.Linear)
+void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y);
+// y[m, n] = bias[n] + sum_k x[m, k] * w[k, n]     (w is [k, n]: GPT-2 Conv1D)
+void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y);
+
+}  // namespace snapformer::ops

@@ -1,0 +1,76 @@
+#include "util/thread_pool.h"
+
+#include <algorithm>
+#include <memory>
+
+namespace snapformer {
+namespace {
+std::mutex global_mutex;
+std::unique_ptr<ThreadPool> global_pool;
+int all_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  start_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::worker(int index) {
+  uint64_t seen = 0;
+  for (;;) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    start_.wait(lock, [&] { return stop_ || generation_ != seen; });
+    if (stop_) return;
+    seen = generation_;
+    const auto* body = body_;
+    const int64_t n = n_;
+    lock.unlock();
+    const int parts = size();
+    const int64_t begin = n * index / parts, end = n * (index + 1) / parts;
+    if (begin < end) (*body)(begin, end);
+    lock.lock();
+    if (--pending_ == 0) done_.notify_one();
+  }
+}
+
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+  if (n <= 0) return;
+  if (workers_.empty() || n == 1) {
+    body(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> loop(loop_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    body_ = &body;
+    n_ = n;
+    pending_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  start_.notify_all();
+  const int64_t end = n / size();
+  if (end > 0) body(0, end);
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [&] { return pending_ == 0; });
+}
+
+ThreadPool& ThreadPool::global() {
+  std::lock_guard<std::mutex> lock(global_mutex);
+  if (!global_pool) global_pool = std::make_unique<ThreadPool>(all_cores());
+  return *global_pool;
+}
+
+void ThreadPool::set_threads(int threads) {
+  std::lock_guard<std::mutex> lock(global_mutex);
+  global_pool = std::make_unique<ThreadPool>(threads <= 0 ? all_cores() : threads);
+}
+
+}  // namespace snapformer
