@@ -1,5 +1,9 @@
 #include "io/weights.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -98,6 +102,7 @@ std::optional<FloatTensor> Weights::get_optional(const std::vector<std::string>&
       case DType::F32:
         if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(float) == 0) {
           tensor.data = reinterpret_cast<const float*>(bytes);  // zero-copy
+          in_place_.emplace_back(bytes, count * sizeof(float));
         } else {
           auto& copy = converted_.emplace_back(count);
           std::memcpy(copy.data(), bytes, count * sizeof(float));
@@ -130,6 +135,30 @@ FloatTensor Weights::get(const std::vector<std::string>& candidates, const std::
     throw Error(directory_ + ": missing tensor " + names);
   }
   return *tensor;
+}
+
+Weights::~Weights() {
+  stop_prefault_ = true;
+  if (prefault_thread_.joinable()) prefault_thread_.join();
+}
+
+void Weights::prefault_in_background() {
+  if (prefault_thread_.joinable() || in_place_.empty()) return;
+  prefault_thread_ = std::thread([this, ranges = in_place_] {
+    constexpr std::size_t kChunk = 2u << 20;
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    for (const auto& [start, size] : ranges) {
+      auto begin = reinterpret_cast<std::uintptr_t>(start) & ~(page - 1);
+      const auto end = reinterpret_cast<std::uintptr_t>(start) + size;
+      for (; begin < end && !stop_prefault_; begin += kChunk) {
+        const std::size_t length = std::min<std::size_t>(kChunk, end - begin);
+        // MADV_POPULATE_READ (Linux 5.14) maps pages without touching them one by one.
+        if (::madvise(reinterpret_cast<void*>(begin), length, 22 /* MADV_POPULATE_READ */) != 0) {
+          for (std::uintptr_t p = begin; p < begin + length; p += page) (void)*reinterpret_cast<const volatile char*>(p);
+        }
+      }
+    }
+  });
 }
 
 std::string Weights::storage_dtype() const {

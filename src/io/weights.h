@@ -16,10 +16,12 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "io/safetensors.h"
@@ -59,6 +61,17 @@ class Weights {
   std::optional<FloatTensor> get_optional(const std::vector<std::string>& candidates,
                                           const std::vector<int64_t>& expected_shape = {});
 
+  // Starts a background thread that maps the pages of every F32 tensor
+  // requested so far, in request order (models request tensors in the order
+  // forward() uses them), so the first forward pass does not stop on a page
+  // fault for every 64 KB of weights. Returns at once; the destructor stops
+  // and joins the thread. Costs nothing when the pages are already mapped.
+  void prefault_in_background();
+
+  ~Weights();
+  Weights(const Weights&) = delete;
+  Weights& operator=(const Weights&) = delete;
+
   // Storage dtype of the first tensor (for reporting).
   std::string storage_dtype() const;
   const std::string& directory() const { return directory_; }
@@ -73,6 +86,9 @@ class Weights {
   std::string directory_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::deque<std::vector<float>> converted_;  // owned float32 copies of F16/BF16 tensors
+  std::vector<std::pair<const std::uint8_t*, std::size_t>> in_place_;  // F32 tensors used from the mapping
+  std::thread prefault_thread_;
+  std::atomic<bool> stop_prefault_{false};
 };
 
 // Converts IEEE half and bfloat16 values to float32.

@@ -73,6 +73,7 @@ EncoderModel::EncoderModel(const std::string& directory, ModelConfig config)
   if (config_.family == ModelFamily::kBert && weights_->contains(body("pooler.dense.weight")))
     pooler_ = linear(body("pooler.dense"), h, h);
   load_head();
+  weights_->prefault_in_background();
 }
 
 void EncoderModel::load_head() {

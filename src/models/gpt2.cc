@@ -48,6 +48,7 @@ Gpt2Model::Gpt2Model(const std::string& directory, ModelConfig config)
   lm_head_.out = config_.vocab_size;
   auto head = weights_->get_optional({"lm_head.weight"}, {config_.vocab_size, h});
   lm_head_.weight = head ? head->data : wte_.data;
+  weights_->prefault_in_background();
 }
 
 Gpt2Model::KvCache Gpt2Model::new_cache(int64_t capacity) const {
