@@ -1,4 +1,6 @@
 // `snapformer run`: one task over command-line texts or a JSON Lines file.
+#include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -96,7 +98,14 @@ int run_command(const std::vector<std::string>& raw) {
   const Task task = parse_task(args.value_or("task", ""));
   ops::set_num_threads(static_cast<int>(args.int_or("threads", 0)));
   const bool json = args.flag("json");
+  // SNAPFORMER_TIMING=1 reports the stages of a cold start on standard error.
+  const bool timing = std::getenv("SNAPFORMER_TIMING") != nullptr;
+  const auto started = std::chrono::steady_clock::now();
+  const auto since_start = [&] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  };
   const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize);
+  if (timing) std::cerr << "timing: load " << since_start() << " ms\n";
   if (!pipeline->supports(task)) {
     throw Error(std::string("task '") + task_name(task) + "' is not supported by " + *model + " (" +
                 pipeline->config().architecture + ")");
@@ -168,6 +177,7 @@ int run_command(const std::vector<std::string>& raw) {
       break;
   }
   std::cout.flush();
+  if (timing) std::cerr << "timing: load + task " << since_start() << " ms\n";
   return 0;
 }
 

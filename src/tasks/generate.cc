@@ -65,7 +65,8 @@ GenerateResult Pipeline::generate(const TaskInput& input, const GenerationOption
       result.finish_reason = "eos_token";
       break;
     }
-    if (cache.length >= cache.capacity) break;  // out of positions
+    if (step + 1 == options.max_new_tokens) break;  // no forward pass for a token nobody reads
+    if (cache.length >= cache.capacity) break;      // out of positions
     hidden = decoder_->forward({{&cache, &next, 1}});
   }
   return result;
