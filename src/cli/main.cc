@@ -14,6 +14,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: snapformer COMMAND [OPTIONS]\n"
     "commands:\n"
+    "  serve   [--model [NAME=]DIR]... [--port 8000] ...   the HTTP server (embedded models by default)\n"
     "  run     --model DIR --task TASK [--json] [--input-file FILE|-] [TEXT...]\n"
     "  version\n"
     "Run 'snapformer COMMAND --help' for a command's options.\n";
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   try {
     if (command == "run") return snapformer::cli::run_command(args);
+    if (command == "serve") return snapformer::cli::serve_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "snapformer 0.1.0\n";
       return 0;

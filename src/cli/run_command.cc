@@ -161,7 +161,7 @@ int run_command(const std::vector<std::string>& raw) {
           continue;
         }
         std::cout << input.text << std::flush;  // stream the continuation as it is produced
-        pipeline->generate(input, options, [](int32_t, const std::string& piece) {
+        pipeline->generate(input, options, [](int32_t, const std::string& piece, float) {
           std::cout << piece << std::flush;
           return true;
         });

@@ -13,12 +13,18 @@ namespace snapformer {
 std::vector<ClassifyResult> Pipeline::classify(const std::vector<TaskInput>& inputs,
                                                const TruncationOptions& truncation) const {
   require(Task::kClassify);
-  if (inputs.empty()) return {};
-  const PackedBatch batch = pack(encode_all(inputs, truncation));
+  return classify_encoded(encode_all(inputs, truncation));
+}
+
+std::vector<ClassifyResult> Pipeline::classify_encoded(const std::vector<Encoding>& encodings) const {
+  require(Task::kClassify);
+  if (encodings.empty()) return {};
+  const std::size_t count = encodings.size();
+  const PackedBatch batch = pack(encodings);
   const std::vector<float> logits = encoder_->classify(encoder_->forward(batch), batch);
   const std::size_t labels = encoder_->num_labels();
-  std::vector<ClassifyResult> results(inputs.size());
-  for (std::size_t i = 0; i < inputs.size(); ++i) {
+  std::vector<ClassifyResult> results(count);
+  for (std::size_t i = 0; i < count; ++i) {
     ClassifyResult& r = results[i];
     r.logits.assign(logits.begin() + static_cast<std::ptrdiff_t>(i * labels),
                     logits.begin() + static_cast<std::ptrdiff_t>((i + 1) * labels));
@@ -94,12 +100,18 @@ QaResult Pipeline::answer(const TaskInput& input, const QaOptions& options, cons
 std::vector<EmbedResult> Pipeline::embed(const std::vector<TaskInput>& inputs, Pooling pooling, bool normalize,
                                          const TruncationOptions& truncation) const {
   require(Task::kEmbed);
-  if (inputs.empty()) return {};
+  return embed_encoded(encode_all(inputs, truncation), pooling, normalize);
+}
+
+std::vector<EmbedResult> Pipeline::embed_encoded(const std::vector<Encoding>& encodings, Pooling pooling,
+                                                 bool normalize) const {
+  require(Task::kEmbed);
+  if (encodings.empty()) return {};
   if (pooling == Pooling::kDefault) pooling = default_pooling_;
-  const PackedBatch batch = pack(encode_all(inputs, truncation));
+  const PackedBatch batch = pack(encodings);
   const std::vector<float> hidden = encoder_->forward(batch);
   const int64_t h = config_.hidden_size;
-  std::vector<EmbedResult> results(inputs.size());
+  std::vector<EmbedResult> results(encodings.size());
   for (int64_t s = 0; s < batch.sequences(); ++s) {
     std::vector<float>& e = results[static_cast<std::size_t>(s)].embedding;
     e.assign(static_cast<std::size_t>(h), 0.0f);

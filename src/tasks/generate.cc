@@ -1,10 +1,22 @@
 // Text generation with a decoder model: prompt, KV cache, sampler, stop rules.
 #include <algorithm>
+#include <cmath>
 
 #include "tasks/pipeline.h"
 #include "util/error.h"
 
 namespace snapformer {
+namespace {
+
+// log softmax(logits)[id], computed stably.
+float log_probability(const std::vector<float>& logits, int32_t id) {
+  const float maximum = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float v : logits) sum += std::exp(static_cast<double>(v - maximum));
+  return static_cast<float>(logits[static_cast<std::size_t>(id)] - maximum - std::log(sum));
+}
+
+}  // namespace
 
 GenerateResult Pipeline::generate(const TaskInput& input, const GenerationOptions& options,
                                   const TokenCallback& on_token) const {
@@ -37,6 +49,7 @@ GenerateResult Pipeline::generate(const TaskInput& input, const GenerationOption
     const int32_t next = sampler.next(logits, history);
     history.push_back(next);
     result.token_ids.push_back(next);
+    result.logprobs.push_back(log_probability(logits, next));
 
     // Text so far; hold back a trailing incomplete UTF-8 character.
     std::string text = tokenizer_->decode(result.token_ids, true);
@@ -56,7 +69,7 @@ GenerateResult Pipeline::generate(const TaskInput& input, const GenerationOption
     }
     result.text = text;
     const bool eos = options.stop_at_eos && next == config_.eos_token_id;
-    if (on_token && !on_token(next, piece)) break;
+    if (on_token && !on_token(next, piece, result.logprobs.back())) break;
     if (stopped) {
       result.finish_reason = "stop_sequence";
       break;

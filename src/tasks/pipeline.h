@@ -94,10 +94,12 @@ struct GenerateResult {
   std::vector<int32_t> token_ids;  // new tokens only
   std::string text;                // decoded new tokens
   std::string finish_reason;       // "length", "eos_token" or "stop_sequence"
+  std::vector<float> logprobs;     // log-probability of each new token (after penalties/temperature)
 };
-// Called for every new token with its id and the text it adds (may be empty
-// while a multi-byte character is incomplete). Return false to stop.
-using TokenCallback = std::function<bool(int32_t id, const std::string& text_piece)>;
+// Called for every new token with its id, the text it adds (may be empty
+// while a multi-byte character is incomplete) and its log-probability.
+// Return false to stop.
+using TokenCallback = std::function<bool(int32_t id, const std::string& text_piece, float logprob)>;
 
 struct ForwardResult {
   std::vector<int32_t> ids;
@@ -129,9 +131,12 @@ class Pipeline {
 
   Encoding tokenize(const TaskInput& input, const TruncationOptions& truncation = {}) const;
   std::vector<ClassifyResult> classify(const std::vector<TaskInput>& inputs, const TruncationOptions& truncation = {}) const;
+  // The same on inputs already encoded (the server tokenizes before batching).
+  std::vector<ClassifyResult> classify_encoded(const std::vector<Encoding>& encodings) const;
   QaResult answer(const TaskInput& input, const QaOptions& options = {}, const TruncationOptions& truncation = {}) const;
   std::vector<EmbedResult> embed(const std::vector<TaskInput>& inputs, Pooling pooling, bool normalize,
                                  const TruncationOptions& truncation = {}) const;
+  std::vector<EmbedResult> embed_encoded(const std::vector<Encoding>& encodings, Pooling pooling, bool normalize) const;
   FillMaskResult fill_mask(const TaskInput& input, int64_t top_k = 10, const TruncationOptions& truncation = {}) const;
   GenerateResult generate(const TaskInput& input, const GenerationOptions& options,
                           const TokenCallback& on_token = nullptr) const;

@@ -1,0 +1,130 @@
+// HttpServer: the HTTP front of snapformer. It owns the served models, the
+// dynamic batcher and the metrics, and wraps every route with the same
+// plumbing: API-key check, admission control (429 beyond
+// --max-concurrent-requests), error bodies in the style of the emulated API,
+// timing headers, metrics and an optional structured log line.
+//
+// The routes themselves live in routes_*.cc, one file per emulated API.
+// Thread-safety: handlers run on the HTTP thread pool concurrently; models
+// and the registry are read-only, the batcher and metrics are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "runtime/encoder_batcher.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+#include "util/error.h"
+#include "util/json_file.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace snapformer {
+
+struct ServerOptions {
+  std::string host = "0.0.0.0";
+  int port = 8000;
+  int threads = 0;                      // kernel threads; 0: all cores
+  int64_t max_batch_tokens = 16384;     // tokens in one dynamically batched forward pass
+  int max_concurrent_requests = 128;    // in flight at once; more get 429
+  int64_t max_input_length = 0;         // tokens per input; 0: each model's maximum
+  std::size_t max_body_bytes = 4 << 20;  // larger bodies get 413
+  double request_timeout_seconds = 60;  // a request still running after this gets 504
+  std::string api_key;                  // non-empty: require "Authorization: Bearer <key>"
+  bool log_requests = false;            // one JSON log line per request on standard error
+};
+
+// The error formats of the emulated APIs.
+enum class ApiStyle { kHuggingFace, kTei, kOpenAi, kKserve };
+
+// An error with the HTTP status to answer it with.
+class ApiError : public Error {
+ public:
+  ApiError(int status, const std::string& message, std::string type = "validation")
+      : Error(message), status_(status), type_(std::move(type)) {}
+  int status() const { return status_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  int status_;
+  std::string type_;
+};
+
+// Per-request timings, reported in the TEI-style x-*-time headers.
+struct RequestTimings {
+  double tokenization_ms = 0, queue_ms = 0, inference_ms = 0;
+};
+
+using RouteHandler = std::function<void(const httplib::Request&, httplib::Response&, RequestTimings&)>;
+
+class HttpServer {
+ public:
+  HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions options);
+  ~HttpServer();
+
+  // Binds the port (0 picks a free one). Throws Error if it cannot.
+  void bind();
+  int port() const { return port_; }
+  // Serves until stop(); in-flight requests finish before it returns.
+  void run();
+  // Stops accepting connections; safe from any thread (and after a signal).
+  void stop();
+  bool ready() const { return ready_; }
+
+  // --- for the route files ---
+  void route(const std::string& method, const std::string& pattern, ApiStyle style, const std::string& name,
+             RouteHandler handler, bool admission = true);
+  const ModelRegistry& registry() const { return *registry_; }
+  Metrics& metrics() { return metrics_; }
+  EncoderBatcher& batcher() { return *batcher_; }
+  const ServerOptions& options() const { return options_; }
+  // Deadline for work started now (request timeout).
+  std::chrono::steady_clock::time_point deadline() const {
+    return std::chrono::steady_clock::now() +
+           std::chrono::milliseconds(static_cast<int64_t>(options_.request_timeout_seconds * 1000));
+  }
+  // The model named `name`, or the first one supporting `task` when name is empty.
+  // Throws ApiError 404 (unknown name) or 422 (no model / task unsupported).
+  const ServedModel& model_for(const std::string& name, Task task) const;
+  // Truncation options for a request: --max-input-length applies.
+  TruncationOptions truncation(bool truncate) const { return TruncationOptions{truncate, options_.max_input_length}; }
+  // Waits for a batched job with the request deadline (504 when it passes).
+  EncoderJobResult wait(std::future<EncoderJobResult>& future, RequestTimings& timings) const;
+
+  static Json parse_json_body(const httplib::Request& request);
+  static void send_json(httplib::Response& response, const Json& body, int status = 200);
+  static Json error_body(ApiStyle style, const std::string& message, const std::string& type, int status);
+
+ private:
+  void register_routes();
+
+  std::shared_ptr<ModelRegistry> registry_;
+  ServerOptions options_;
+  Metrics metrics_;
+  std::unique_ptr<EncoderBatcher> batcher_;
+  std::unique_ptr<httplib::Server> http_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> ready_{false};
+  int port_ = 0;
+};
+
+// Route registration, one function per emulated API (routes_*.cc).
+void register_huggingface_routes(HttpServer& server);
+void register_tei_routes(HttpServer& server);
+void register_tgi_routes(HttpServer& server);
+void register_openai_routes(HttpServer& server);
+void register_kserve_routes(HttpServer& server);
+
+// Shared helpers for the route files.
+std::vector<std::string> strings_or_string(const Json& value, const std::string& field);
+GenerationOptions generation_options_from(const Json& parameters, const std::string& max_tokens_field);
+
+}  // namespace snapformer

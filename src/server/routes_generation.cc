@@ -1,0 +1,250 @@
+// Generation over HTTP: TGI (/generate, /generate_stream) and OpenAI
+// (/v1/completions, /v1/embeddings, /v1/models). Streams are server-sent
+// events, one event per token.
+#include <httplib.h>
+
+#include <ctime>
+#include <memory>
+#include <random>
+
+#include "server/http_server.h"
+
+namespace snapformer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+std::string sse(const Json& event) { return "data:" + event.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n"; }
+
+std::string finish_reason_tgi(const std::string& reason) {
+  return reason == "eos_token" ? "eos_token" : reason == "stop_sequence" ? "stop_sequence" : "length";
+}
+
+struct TgiRequest {
+  std::string prompt;
+  GenerationOptions options;
+  bool details = false;
+  bool return_full_text = false;
+};
+
+TgiRequest parse_tgi(const httplib::Request& request) {
+  const Json body = HttpServer::parse_json_body(request);
+  if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_string())
+    throw ApiError(422, "the body must be {\"inputs\": string, \"parameters\": {...}}");
+  TgiRequest r;
+  r.prompt = body["inputs"].get<std::string>();
+  if (r.prompt.empty()) throw ApiError(422, "'inputs' must not be empty", "empty");
+  const Json parameters = body.value("parameters", Json::object());
+  r.options = generation_options_from(parameters, "max_new_tokens");
+  r.details = parameters.is_object() && parameters.value("details", false);
+  r.return_full_text = parameters.is_object() && parameters.value("return_full_text", false);
+  if (!r.options.seed) r.options.seed = std::random_device{}();  // reported in details
+  return r;
+}
+
+Json token_json(const Tokenizer& tokenizer, int32_t id, float logprob) {
+  return {{"id", id}, {"text", tokenizer.decode({id}, false)}, {"logprob", logprob}, {"special", tokenizer.is_special(id)}};
+}
+
+void tgi_generate(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings& timings) {
+  const ServedModel& model = server.model_for("", Task::kGenerate);
+  const TgiRequest r = parse_tgi(request);
+  const auto deadline = server.deadline();
+  bool timed_out = false;
+  const auto t0 = Clock::now();
+  const GenerateResult result = model.pipeline->generate(TaskInput{.text = r.prompt}, r.options, [&](int32_t, const std::string&, float) {
+    timed_out = Clock::now() > deadline;
+    return !timed_out;
+  });
+  timings.inference_ms += ms_since(t0);
+  if (timed_out) throw ApiError(504, "generation timed out", "backend");
+  server.metrics().add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+  Json out = {{"generated_text", r.return_full_text ? r.prompt + result.text : result.text}};
+  if (r.details) {
+    Json tokens = Json::array();
+    for (std::size_t i = 0; i < result.token_ids.size(); ++i)
+      tokens.push_back(token_json(model.pipeline->tokenizer(), result.token_ids[i], result.logprobs[i]));
+    out["details"] = {{"finish_reason", finish_reason_tgi(result.finish_reason)},
+                      {"generated_tokens", result.token_ids.size()},
+                      {"seed", *r.options.seed},
+                      {"prefill", Json::array()},
+                      {"tokens", tokens}};
+  }
+  response.set_header("x-generated-tokens", std::to_string(result.token_ids.size()));
+  HttpServer::send_json(response, out);
+}
+
+// Runs a generation inside a chunked response, writing one event per token.
+// `on_token` and `on_end` build the events; a client that goes away stops it.
+void stream_generation(HttpServer& server, httplib::Response& response, const ServedModel& model, TaskInput input,
+                       GenerationOptions options,
+                       std::function<std::string(int32_t, const std::string&, float, std::size_t)> on_token,
+                       std::function<std::string(const GenerateResult&)> on_end) {
+  auto pipeline = model.pipeline;
+  Metrics* metrics = &server.metrics();
+  const auto deadline = server.deadline();
+  response.set_header("Cache-Control", "no-cache");
+  response.set_chunked_content_provider(
+      "text/event-stream", [pipeline, metrics, deadline, input = std::move(input), options, on_token, on_end](
+                               std::size_t, httplib::DataSink& sink) {
+        std::size_t index = 0;
+        try {
+          const GenerateResult result = pipeline->generate(input, options, [&](int32_t id, const std::string& piece, float logprob) {
+            const std::string event = on_token(id, piece, logprob, index++);
+            return sink.is_writable() && sink.write(event.data(), event.size()) && Clock::now() < deadline;
+          });
+          metrics->add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+          const std::string last = on_end(result);
+          if (sink.is_writable()) sink.write(last.data(), last.size());
+        } catch (const std::exception& e) {
+          const std::string error = sse(Json{{"error", e.what()}, {"error_type", "generation"}});
+          if (sink.is_writable()) sink.write(error.data(), error.size());
+        }
+        sink.done();
+        return true;
+      });
+}
+
+void tgi_generate_stream(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings&) {
+  const ServedModel& model = server.model_for("", Task::kGenerate);
+  const TgiRequest r = parse_tgi(request);
+  // Validate the prompt now, so a bad one is an HTTP error rather than an event.
+  if (static_cast<int64_t>(model.pipeline->tokenizer().encode(r.prompt).size()) >= model.pipeline->config().max_positions)
+    throw InputTooLongError("prompt is longer than the model's positions");
+  auto pipeline = model.pipeline;
+  const Tokenizer* tokenizer = &pipeline->tokenizer();
+  const TgiRequest copy = r;
+  stream_generation(
+      server, response, model, TaskInput{.text = r.prompt}, r.options,
+      [tokenizer](int32_t id, const std::string&, float logprob, std::size_t) {
+        return sse(Json{{"token", token_json(*tokenizer, id, logprob)}, {"generated_text", nullptr}, {"details", nullptr}});
+      },
+      [copy](const GenerateResult& result) {
+        // TGI repeats the last token in the final event, with the whole text and the details.
+        Json last = {{"token", {{"id", result.token_ids.empty() ? -1 : result.token_ids.back()}, {"text", ""}, {"logprob", 0.0}, {"special", false}}},
+                     {"generated_text", copy.return_full_text ? copy.prompt + result.text : result.text},
+                     {"details", {{"finish_reason", finish_reason_tgi(result.finish_reason)},
+                                  {"generated_tokens", result.token_ids.size()},
+                                  {"seed", *copy.options.seed}}}};
+        return sse(last);
+      });
+}
+
+// --- OpenAI -------------------------------------------------------------------
+
+std::string completion_id() {
+  static std::atomic<uint64_t> counter{0};
+  return "cmpl-" + std::to_string(std::time(nullptr)) + "-" + std::to_string(counter++);
+}
+
+void openai_completions(HttpServer& server, const httplib::Request& request, httplib::Response& response,
+                        RequestTimings& timings) {
+  const Json body = HttpServer::parse_json_body(request);
+  if (!body.is_object()) throw ApiError(400, "the body must be a JSON object");
+  const std::string model_name = body.value("model", std::string());
+  const ServedModel& model = server.model_for(model_name, Task::kGenerate);
+  if (!body.contains("prompt")) throw ApiError(400, "missing field 'prompt'");
+  const auto prompts = strings_or_string(body["prompt"], "prompt");
+  if (prompts.size() != 1) throw ApiError(400, "only one prompt per request is supported");
+  Json parameters = body;
+  if (!parameters.contains("max_tokens")) parameters["max_tokens"] = 16;  // OpenAI's default
+  // OpenAI samples at temperature 1 by default; temperature 0 means greedy.
+  const double temperature = body.value("temperature", 1.0);
+  parameters["do_sample"] = temperature > 0;
+  if (temperature <= 0) parameters.erase("temperature");
+  parameters.erase("top_k");
+  if (body.contains("frequency_penalty") || body.contains("presence_penalty")) {
+    parameters.erase("frequency_penalty");
+    parameters.erase("presence_penalty");
+  }
+  const GenerationOptions options = generation_options_from(parameters, "max_tokens");
+  const std::string id = completion_id();
+  const std::string name = model.name;
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  auto finish = [](const std::string& reason) { return reason == "length" ? "length" : "stop"; };
+  if (body.value("stream", false)) {
+    stream_generation(
+        server, response, model, TaskInput{.text = prompts[0]}, options,
+        [=](int32_t, const std::string& piece, float, std::size_t) {
+          return sse(Json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", name},
+                          {"choices", {{{"text", piece}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", nullptr}}}}});
+        },
+        [=](const GenerateResult& result) {
+          return sse(Json{{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", name},
+                          {"choices", {{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(result.finish_reason)}}}}}) +
+                 "data: [DONE]\n\n";
+        });
+    return;
+  }
+  const auto t0 = Clock::now();
+  const GenerateResult result = model.pipeline->generate(TaskInput{.text = prompts[0]}, options);
+  timings.inference_ms += ms_since(t0);
+  server.metrics().add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+  const std::string text = body.value("echo", false) ? prompts[0] + result.text : result.text;
+  HttpServer::send_json(
+      response, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", name},
+                 {"choices", {{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(result.finish_reason)}}}},
+                 {"usage", {{"prompt_tokens", result.prompt_ids.size()}, {"completion_tokens", result.token_ids.size()},
+                            {"total_tokens", result.prompt_ids.size() + result.token_ids.size()}}}});
+}
+
+void openai_embeddings(HttpServer& server, const httplib::Request& request, httplib::Response& response,
+                       RequestTimings& timings) {
+  const Json body = HttpServer::parse_json_body(request);
+  if (!body.is_object() || !body.contains("input")) throw ApiError(400, "missing field 'input'");
+  const ServedModel& model = server.model_for(body.value("model", std::string()), Task::kEmbed);
+  std::vector<TaskInput> inputs;
+  const Json& in = body["input"];
+  if (in.is_array() && !in.empty() && in[0].is_number_integer()) {
+    inputs.push_back(TaskInput{.input_ids = in.get<std::vector<int32_t>>()});
+  } else if (in.is_array() && !in.empty() && in[0].is_array()) {
+    for (const Json& ids : in) inputs.push_back(TaskInput{.input_ids = ids.get<std::vector<int32_t>>()});
+  } else {
+    for (const auto& t : strings_or_string(in, "input")) inputs.push_back(TaskInput{.text = t});
+  }
+  if (body.contains("encoding_format") && body["encoding_format"] != "float")
+    throw ApiError(400, "only encoding_format 'float' is supported");
+  const auto t0 = Clock::now();
+  std::vector<Encoding> encodings;
+  int64_t tokens = 0;
+  for (const TaskInput& input : inputs) {
+    encodings.push_back(model.pipeline->encode(input, server.truncation(false)));
+    tokens += static_cast<int64_t>(encodings.back().size());
+  }
+  timings.tokenization_ms += ms_since(t0);
+  auto future = server.batcher().submit(model.pipeline, Task::kEmbed, std::move(encodings), Pooling::kDefault, true);
+  const auto embeddings = server.wait(future, timings).embeddings;
+  Json data = Json::array();
+  for (std::size_t i = 0; i < embeddings.size(); ++i)
+    data.push_back({{"object", "embedding"}, {"embedding", embeddings[i].embedding}, {"index", i}});
+  HttpServer::send_json(response, {{"object", "list"}, {"data", data}, {"model", model.name},
+                                   {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
+}
+
+void openai_models(HttpServer& server, const httplib::Request&, httplib::Response& response, RequestTimings&) {
+  Json data = Json::array();
+  for (const auto& m : server.registry().models())
+    data.push_back({{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "snapformer"}});
+  HttpServer::send_json(response, {{"object", "list"}, {"data", data}});
+}
+
+}  // namespace
+
+void register_tgi_routes(HttpServer& server) {
+  server.route("POST", "/generate", ApiStyle::kTei, "tgi_generate",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { tgi_generate(server, q, r, t); });
+  server.route("POST", "/generate_stream", ApiStyle::kTei, "tgi_generate_stream",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { tgi_generate_stream(server, q, r, t); });
+}
+
+void register_openai_routes(HttpServer& server) {
+  server.route("POST", "/v1/completions", ApiStyle::kOpenAi, "openai_completions",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_completions(server, q, r, t); });
+  server.route("POST", "/v1/embeddings", ApiStyle::kOpenAi, "openai_embeddings",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_embeddings(server, q, r, t); });
+  server.route("GET", "/v1/models", ApiStyle::kOpenAi, "openai_models",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_models(server, q, r, t); }, false);
+}
+
+}  // namespace snapformer
