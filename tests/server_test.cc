@@ -1,0 +1,350 @@
+// The HTTP server over real loopback sockets: every route, SSE streaming,
+// sampling with a seed, bad requests, concurrency, 429 and shutdown.
+#include <httplib.h>
+
+#include <future>
+#include <thread>
+
+#include "cli_util.h"
+#include "server/http_server.h"
+#include "test_util.h"
+
+namespace snapformer {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+
+// One server for the whole suite: the embedded models plus tiny QA and MLM models.
+class Server : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { start(ServerOptions{}); }
+  static void TearDownTestSuite() { shutdown(); }
+
+  static void start(ServerOptions options) {
+    auto registry = std::make_shared<ModelRegistry>();
+    registry->load("lang-id-bert=" + repo_model("lang-id-bert"));
+    registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
+    registry->load(testing::model_path("tiny-bert-qa"));
+    registry->load(testing::model_path("tiny-bert-mlm"));
+    options.host = "127.0.0.1";
+    options.port = 0;
+    server_ = new HttpServer(registry, options);
+    server_->bind();
+    thread_ = new std::thread([] { server_->run(); });
+    while (!server_->ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  static void shutdown() {
+    server_->stop();
+    thread_->join();
+    delete thread_;
+    delete server_;
+  }
+  static httplib::Client client() {
+    httplib::Client c("127.0.0.1", server_->port());
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+  static httplib::Result post(const std::string& path, const std::string& body,
+                              const httplib::Headers& headers = {}) {
+    return client().Post(path.c_str(), headers, body, "application/json");
+  }
+  static Json post_json(const std::string& path, const Json& body, int expected_status = 200) {
+    auto r = post(path, body.dump());
+    EXPECT_TRUE(r) << path;
+    if (!r) return Json();
+    EXPECT_EQ(r->status, expected_status) << path << ": " << r->body;
+    return Json::parse(r->body);
+  }
+
+  static HttpServer* server_;
+  static std::thread* thread_;
+};
+HttpServer* Server::server_ = nullptr;
+std::thread* Server::thread_ = nullptr;
+
+TEST_F(Server, HealthInfoModelsMetrics) {
+  auto r = client().Get("/health");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = client().Get("/info");
+  EXPECT_EQ(Json::parse(r->body)["model_id"], "lang-id-bert");
+  r = client().Get("/v1/models");
+  EXPECT_EQ(Json::parse(r->body)["data"].size(), 4u);
+  r = client().Get("/metrics");
+  EXPECT_THAT(r->body, HasSubstr("snapformer_requests_total{route=\"health\",status=\"200\"}"));
+  EXPECT_THAT(r->body, HasSubstr("snapformer_request_duration_seconds_bucket"));
+}
+
+TEST_F(Server, HuggingFaceClassification) {
+  const Json out = post_json("/models/lang-id-bert", {{"inputs", "Das ist ein schöner Tag"}});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0][0]["label"], "de");
+  EXPECT_EQ(out[0].size(), 10u);
+  const Json top2 = post_json("/", {{"inputs", {"Bonjour tout le monde", "Hello everyone"}}, {"parameters", {{"top_k", 2}}}});
+  ASSERT_EQ(top2.size(), 2u);
+  EXPECT_EQ(top2[0][0]["label"], "fr");
+  EXPECT_EQ(top2[1][0]["label"], "en");
+  EXPECT_EQ(top2[1].size(), 2u);
+  // The same answer as the library gives directly.
+  const auto direct = Pipeline::load(repo_model("lang-id-bert"))->classify({TaskInput{.text = "Hello everyone"}});
+  EXPECT_NEAR(top2[1][0]["score"].get<double>(), direct[0].score, 1e-6);
+}
+
+TEST_F(Server, HuggingFaceQuestionAnsweringWithLongContextWindows) {
+  const Json out = post_json("/models/tiny-bert-qa", {{"inputs", {{"question", "Where is the Eiffel Tower?"},
+                                                                 {"context", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France."}}}});
+  ASSERT_TRUE(out.contains("answer"));
+  const std::string context = "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.";
+  const auto start = out["start"].get<std::size_t>(), end = out["end"].get<std::size_t>();
+  EXPECT_EQ(context.substr(start, end - start), out["answer"].get<std::string>());
+  std::string long_context;
+  for (int i = 0; i < 40; ++i) long_context += "The tower was built for the fair of the year. ";
+  const Json windows = post_json("/models/tiny-bert-qa", {{"inputs", {{"question", "When?"}, {"context", long_context}}},
+                                                          {"parameters", {{"doc_stride", 32}, {"max_seq_len", 64}, {"top_k", 3}}}});
+  ASSERT_EQ(windows.size(), 3u);
+  for (const Json& a : windows)
+    EXPECT_EQ(long_context.substr(a["start"].get<std::size_t>(), a["end"].get<std::size_t>() - a["start"].get<std::size_t>()),
+              a["answer"].get<std::string>());
+}
+
+TEST_F(Server, HuggingFaceFillMaskAndGeneration) {
+  const Json masks = post_json("/models/tiny-bert-mlm", {{"inputs", "The capital of France is [MASK]."}});
+  ASSERT_EQ(masks.size(), 5u);
+  EXPECT_TRUE(masks[0].contains("token_str"));
+  EXPECT_TRUE(masks[0].contains("sequence"));
+  const Json generated = post_json("/models/fortune-gpt2", {{"inputs", "The meaning of life is"}, {"parameters", {{"max_new_tokens", 5}}}});
+  EXPECT_EQ(generated[0]["generated_text"].get<std::string>().rfind("The meaning of life is", 0), 0u);
+}
+
+TEST_F(Server, TeiRoutes) {
+  const Json embedded = post_json("/embed", {{"inputs", {"hello", "world"}}});
+  ASSERT_EQ(embedded.size(), 2u);
+  EXPECT_EQ(embedded[0].size(), 128u);
+  double norm = 0;
+  for (const Json& v : embedded[0]) norm += v.get<double>() * v.get<double>();
+  EXPECT_NEAR(norm, 1.0, 1e-4);  // normalize defaults to true
+  const Json predicted = post_json("/predict", {{"inputs", "¿Dónde está la biblioteca?"}});
+  EXPECT_EQ(predicted[0]["label"], "es");
+  const Json reranked = post_json("/rerank", {{"query", "hello"}, {"texts", {"a", "b", "c"}}, {"return_text", true}});
+  ASSERT_EQ(reranked.size(), 3u);
+  EXPECT_GE(reranked[0]["score"].get<double>(), reranked[1]["score"].get<double>());
+  const Json similar = post_json("/similarity", {{"inputs", {{"source_sentence", "hello"}, {"sentences", {"hello", "xyz"}}}}});
+  EXPECT_NEAR(similar[0].get<double>(), 1.0, 1e-4);
+  const Json tokens = post_json("/tokenize", {{"inputs", "héllo"}});
+  EXPECT_EQ(tokens[0][0]["text"], "[CLS]");
+  EXPECT_EQ(tokens[0][2]["text"], "é");
+  const Json decoded = post_json("/decode", {{"ids", {1291, 1362}}});
+  EXPECT_EQ(decoded.size(), 1u);
+}
+
+TEST_F(Server, TgiGenerateWithSeedIsReproducible) {
+  const Json request = {{"inputs", "Once upon a time"},
+                        {"parameters", {{"max_new_tokens", 8}, {"do_sample", true}, {"temperature", 0.9}, {"top_k", 40},
+                                        {"top_p", 0.95}, {"seed", 42}, {"details", true}}}};
+  const Json a = post_json("/generate", request), b = post_json("/generate", request);
+  EXPECT_EQ(a["generated_text"], b["generated_text"]);
+  EXPECT_EQ(a["details"]["seed"], 42);
+  EXPECT_EQ(a["details"]["tokens"].size(), a["details"]["generated_tokens"].get<std::size_t>());
+  Json other = request;
+  other["parameters"]["seed"] = 7;
+  bool differs = false;
+  for (int s = 7; s < 12 && !differs; ++s) {
+    other["parameters"]["seed"] = s;
+    differs = post_json("/generate", other)["generated_text"] != a["generated_text"];
+  }
+  EXPECT_TRUE(differs) << "five other seeds all gave the same text";
+  // Greedy equals the library's greedy generation.
+  const Json greedy = post_json("/generate", {{"inputs", "Hello"}, {"parameters", {{"max_new_tokens", 6}}}});
+  GenerationOptions options;
+  options.max_new_tokens = 6;
+  EXPECT_EQ(greedy["generated_text"], Pipeline::load(repo_model("fortune-gpt2"))->generate(TaskInput{.text = "Hello"}, options).text);
+}
+
+TEST_F(Server, TgiStreamIsOneEventPerToken) {
+  std::string body;
+  auto c = client();
+  auto r = c.Post("/generate_stream", Json{{"inputs", "Hello"}, {"parameters", {{"max_new_tokens", 5}}}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->get_header_value("Content-Type"), "text/event-stream");
+  std::vector<Json> events;
+  std::size_t at = 0;
+  while ((at = r->body.find("data:", at)) != std::string::npos) {
+    const auto end = r->body.find("\n\n", at);
+    events.push_back(Json::parse(r->body.substr(at + 5, end - at - 5)));
+    at = end;
+  }
+  ASSERT_GE(events.size(), 2u);
+  const Json& last = events.back();
+  EXPECT_FALSE(last["generated_text"].is_null());
+  EXPECT_TRUE(last["details"]["finish_reason"] == "length" || last["details"]["finish_reason"] == "eos_token");
+  std::string joined;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) joined += events[i]["token"]["text"].get<std::string>();
+  EXPECT_EQ(joined, last["generated_text"].get<std::string>());
+  EXPECT_EQ(events.size() - 1, last["details"]["generated_tokens"].get<std::size_t>());
+}
+
+TEST_F(Server, OpenAiRoutes) {
+  const Json completion = post_json("/v1/completions", {{"model", "fortune-gpt2"}, {"prompt", "Hello"}, {"max_tokens", 4}, {"temperature", 0}});
+  EXPECT_EQ(completion["object"], "text_completion");
+  EXPECT_EQ(completion["usage"]["completion_tokens"].get<int>() <= 4, true);
+  auto r = post("/v1/completions", Json{{"model", "fortune-gpt2"}, {"prompt", "Hello"}, {"max_tokens", 3}, {"temperature", 0}, {"stream", true}}.dump());
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->body, HasSubstr("data: [DONE]"));
+  std::string streamed;
+  std::size_t at = 0;
+  while ((at = r->body.find("data:{", at)) != std::string::npos) {
+    const auto end = r->body.find("\n\n", at);
+    streamed += Json::parse(r->body.substr(at + 5, end - at - 5))["choices"][0]["text"].get<std::string>();
+    at = end;
+  }
+  const Json same = post_json("/v1/completions", {{"model", "fortune-gpt2"}, {"prompt", "Hello"}, {"max_tokens", 3}, {"temperature", 0}});
+  EXPECT_EQ(streamed, same["choices"][0]["text"].get<std::string>());
+  const Json embeddings = post_json("/v1/embeddings", {{"model", "lang-id-bert"}, {"input", {"a", "b"}}});
+  EXPECT_EQ(embeddings["data"].size(), 2u);
+  EXPECT_EQ(embeddings["data"][1]["index"], 1);
+  const Json missing = post_json("/v1/embeddings", {{"model", "nope"}, {"input", "a"}}, 404);
+  EXPECT_TRUE(missing["error"].contains("message"));
+}
+
+TEST_F(Server, KserveV2) {
+  EXPECT_EQ(client().Get("/v2/health/live")->status, 200);
+  EXPECT_EQ(client().Get("/v2/health/ready")->status, 200);
+  EXPECT_EQ(Json::parse(client().Get("/v2/models/lang-id-bert")->body)["inputs"][0]["datatype"], "BYTES");
+  EXPECT_EQ(client().Get("/v2/models/lang-id-bert/ready")->status, 200);
+  EXPECT_EQ(client().Get("/v2/models/missing")->status, 404);
+  const Json text = post_json("/v2/models/lang-id-bert/infer",
+                              {{"id", "r1"}, {"inputs", {{{"name", "text"}, {"shape", {2}}, {"datatype", "BYTES"}, {"data", {"Hallo zusammen", "Ciao a tutti"}}}}}});
+  EXPECT_EQ(text["id"], "r1");
+  EXPECT_EQ(text["outputs"][0]["data"][0], "de");
+  const Encoding ids = Pipeline::load(repo_model("lang-id-bert"))->encode(TaskInput{.text = "Ciao a tutti"});
+  const Json by_ids = post_json("/v2/models/lang-id-bert/infer",
+                                {{"inputs", {{{"name", "input_ids"}, {"shape", {1, ids.size()}}, {"datatype", "INT64"}, {"data", ids.ids}}}}});
+  EXPECT_EQ(by_ids["outputs"][0]["data"][0], text["outputs"][0]["data"][1]);
+  post_json("/v2/models/lang-id-bert/infer", {{"inputs", {{{"name", "text"}, {"shape", {3}}, {"datatype", "BYTES"}, {"data", {"a"}}}}}}, 400);
+}
+
+TEST_F(Server, BadRequestsGetTheApisErrorBodies) {
+  auto r = post("/embed", "{not json");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(Json::parse(r->body).contains("error_type"));
+  EXPECT_EQ(post_json("/embed", {{"inputs", 5}}, 422)["error_type"], "validation");
+  EXPECT_EQ(post_json("/embed", {{"text", "x"}}, 422)["error_type"], "validation");
+  EXPECT_EQ(post_json("/embed", {{"inputs", Json::array()}}, 422)["error_type"], "empty");
+  r = post("/embed", "{\"inputs\": \"caf\xc3\"}");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_THAT(r->body, HasSubstr("UTF-8"));
+  std::string long_text;
+  for (int i = 0; i < 400; ++i) long_text += "word ";
+  EXPECT_EQ(post_json("/embed", {{"inputs", long_text}}, 413)["error_type"], "validation");
+  EXPECT_EQ(post_json("/embed", {{"inputs", long_text}, {"truncate", true}}).size(), 1u);
+  EXPECT_THAT(post_json("/models/unknown", {{"inputs", "x"}}, 404)["error"].get<std::string>(), HasSubstr("unknown"));
+  EXPECT_EQ(post_json("/v1/completions", {{"model", "lang-id-bert"}, {"prompt", "x"}}, 422)["error"]["type"], "invalid_request_error");
+  EXPECT_EQ(post_json("/generate", {{"inputs", "x"}, {"parameters", {{"temperature", -1}}}}, 422)["error_type"], "validation");
+  EXPECT_EQ(post_json("/generate", {{"inputs", "x"}, {"parameters", {{"top_p", "high"}}}}, 422)["error_type"], "validation");
+  r = post("/embed", std::string(5 << 20, ' '));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(client().Get("/no/such/route")->status, 404);
+  // The server is still healthy after all of that.
+  EXPECT_EQ(client().Get("/health")->status, 200);
+}
+
+TEST_F(Server, ConcurrentClientsGetTheSequentialAnswers) {
+  const std::vector<std::string> texts = {"Hello there my friend", "Guten Tag", "Buongiorno a tutti", "Hej allihopa",
+                                          "Dzień dobry", "Добрый день", "Bom dia a todos", "Goedemorgen allemaal"};
+  std::vector<Json> sequential;
+  for (const auto& t : texts) sequential.push_back(post_json("/embed", {{"inputs", t}}));
+  std::vector<std::future<Json>> futures;
+  for (int round = 0; round < 4; ++round)
+    for (const auto& t : texts)
+      futures.push_back(std::async(std::launch::async, [t] { return Json::parse(post("/embed", Json{{"inputs", t}}.dump())->body); }));
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    const Json got = futures[i].get();
+    const Json& want = sequential[i % texts.size()];
+    ASSERT_EQ(got[0].size(), want[0].size());
+    for (std::size_t k = 0; k < got[0].size(); ++k) ASSERT_NEAR(got[0][k].get<double>(), want[0][k].get<double>(), 1e-5);
+  }
+  EXPECT_THAT(client().Get("/metrics")->body, HasSubstr("snapformer_batch_size_inputs_count"));
+}
+
+// A second server with tight limits: API key, one request at a time.
+TEST(ServerLimits, ApiKeyAndOverload) {
+  auto registry = std::make_shared<ModelRegistry>();
+  registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.api_key = "secret";
+  options.max_concurrent_requests = 1;
+  HttpServer server(registry, options);
+  server.bind();
+  std::thread runner([&] { server.run(); });
+  while (!server.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  httplib::Client c("127.0.0.1", server.port());
+  const std::string body = Json{{"inputs", "Hello"}, {"parameters", {{"max_new_tokens", 200}}}}.dump();
+  auto r = c.Post("/generate", body, "application/json");
+  EXPECT_EQ(r->status, 401);
+  const httplib::Headers auth = {{"Authorization", "Bearer secret"}};
+  // Hold the only slot with long generations while another request arrives.
+  std::atomic<bool> done{false};
+  std::thread slow([&] {
+    httplib::Client c2("127.0.0.1", server.port());
+    while (!done) c2.Post("/generate", auth, body, "application/json");
+  });
+  bool saw_429 = false;
+  for (int i = 0; i < 200 && !saw_429; ++i) {
+    auto q = c.Post("/generate", auth, Json{{"inputs", "Hi"}, {"parameters", {{"max_new_tokens", 1}}}}.dump(), "application/json");
+    if (q && q->status == 429) {
+      saw_429 = true;
+      EXPECT_EQ(Json::parse(q->body)["error_type"], "overloaded");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  done = true;
+  slow.join();
+  EXPECT_TRUE(saw_429);
+  server.stop();
+  runner.join();
+}
+
+TEST(ServeCommand, SigtermDrainsAndExitsCleanly) {
+  // The real binary: start, answer, then SIGTERM while a request is in flight.
+  const std::string log = "/tmp/snapformer-serve-test-" + std::to_string(::getpid()) + ".log";
+  const std::string command = testing::shell_quote(SNAPFORMER_BINARY) + " serve --host 127.0.0.1 --port 18731 --model " +
+                              testing::shell_quote(repo_model("fortune-gpt2")) + " >" + log + " 2>&1 & echo $!";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  int pid = 0;
+  ASSERT_EQ(std::fscanf(pipe, "%d", &pid), 1);
+  ::pclose(pipe);
+  httplib::Client c("127.0.0.1", 18731);
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    auto r = c.Get("/health");
+    up = r && r->status == 200;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_TRUE(up) << read_file(log);
+  auto in_flight = std::async(std::launch::async, [] {
+    httplib::Client c2("127.0.0.1", 18731);
+    c2.set_read_timeout(30, 0);
+    return c2.Post("/generate", Json{{"inputs", "Hello"}, {"parameters", {{"max_new_tokens", 60}}}}.dump(), "application/json");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  ::kill(pid, SIGTERM);
+  auto answered = in_flight.get();
+  ASSERT_TRUE(answered);
+  EXPECT_EQ(answered->status, 200);
+  int status = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (::kill(pid, 0) != 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_NE(::kill(pid, 0), 0) << "server still running after SIGTERM";
+  (void)status;
+  EXPECT_THAT(read_file(log), HasSubstr("snapformer: stopped"));
+}
+
+}  // namespace
+}  // namespace snapformer
