@@ -28,6 +28,9 @@ HttpServer::HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions op
   const int http_threads = std::max(4, options_.max_concurrent_requests + 4);
   http_->new_task_queue = [http_threads] { return new httplib::ThreadPool(static_cast<std::size_t>(http_threads)); };
   http_->set_payload_max_length(options_.max_body_bytes);
+  // Answers are small and written in pieces: without TCP_NODELAY, Nagle's
+  // algorithm and delayed ACKs add ~40 ms to every keep-alive request.
+  http_->set_tcp_nodelay(true);
   // Slow or vanished clients time out and free their thread.
   http_->set_read_timeout(10, 0);
   http_->set_write_timeout(10, 0);
