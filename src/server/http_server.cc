@@ -23,6 +23,8 @@ HttpServer::HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions op
       options_(std::move(options)),
       batcher_(std::make_unique<EncoderBatcher>(static_cast<std::size_t>(std::max(1, options_.max_concurrent_requests)),
                                                 options_.max_batch_tokens)),
+      generator_(std::make_unique<GenerationBatcher>(static_cast<std::size_t>(std::max(1, options_.max_batch_sequences)),
+                                                     static_cast<std::size_t>(std::max(1, options_.max_concurrent_requests)))),
       http_(std::make_unique<httplib::Server>()) {
   batcher_->on_batch = [this](int64_t inputs, int64_t tokens) { metrics_.observe_batch(inputs, tokens); };
   const int http_threads = std::max(4, options_.max_concurrent_requests + 4);
@@ -124,6 +126,23 @@ EncoderJobResult HttpServer::wait(std::future<EncoderJobResult>& future, Request
   EncoderJobResult result = future.get();
   timings.queue_ms += result.queue_ms;
   timings.inference_ms += result.inference_ms;
+  return result;
+}
+
+GenerateResult HttpServer::generate(const ServedModel& model, const TaskInput& input, const GenerationOptions& options,
+                                    RequestTimings& timings) {
+  const auto started = std::chrono::steady_clock::now();
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  auto future = generator_->submit(model.pipeline, input, options,
+                                   [cancelled](int32_t, const std::string&, float) { return !cancelled->load(); });
+  if (future.wait_until(deadline()) != std::future_status::ready) {
+    *cancelled = true;  // the session stops at its next token
+    throw ApiError(504, "generation timed out after " + std::to_string(options_.request_timeout_seconds) + " s", "backend");
+  }
+  GenerateResult result = future.get();
+  timings.inference_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  metrics_.add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+  metrics_.set_gauge("active_generations", static_cast<double>(generator_->active()));
   return result;
 }
 

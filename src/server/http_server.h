@@ -15,7 +15,8 @@
 #include <memory>
 #include <string>
 
-#include "runtime/encoder_batcher.h"
+#include "scheduler/encoder_batcher.h"
+#include "scheduler/generation_batcher.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "util/error.h"
@@ -38,6 +39,7 @@ struct ServerOptions {
   int64_t max_input_length = 0;         // tokens per input; 0: each model's maximum
   std::size_t max_body_bytes = 4 << 20;  // larger bodies get 413
   double request_timeout_seconds = 60;  // a request still running after this gets 504
+  int max_batch_sequences = 32;         // generations advanced together in one decode step
   std::string api_key;                  // non-empty: require "Authorization: Bearer <key>"
   bool log_requests = false;            // one JSON log line per request on standard error
 };
@@ -85,6 +87,10 @@ class HttpServer {
   const ModelRegistry& registry() const { return *registry_; }
   Metrics& metrics() { return metrics_; }
   EncoderBatcher& batcher() { return *batcher_; }
+  GenerationBatcher& generator() { return *generator_; }
+  // Runs a generation through the continuous batcher and waits for it (504 after the timeout).
+  GenerateResult generate(const ServedModel& model, const TaskInput& input, const GenerationOptions& options,
+                          RequestTimings& timings);
   const ServerOptions& options() const { return options_; }
   // Deadline for work started now (request timeout).
   std::chrono::steady_clock::time_point deadline() const {
@@ -110,6 +116,7 @@ class HttpServer {
   ServerOptions options_;
   Metrics metrics_;
   std::unique_ptr<EncoderBatcher> batcher_;
+  std::unique_ptr<GenerationBatcher> generator_;
   std::unique_ptr<httplib::Server> http_;
   std::atomic<int> in_flight_{0};
   std::atomic<bool> ready_{false};

@@ -3,7 +3,9 @@
 // events, one event per token.
 #include <httplib.h>
 
+#include <condition_variable>
 #include <ctime>
+#include <deque>
 #include <memory>
 #include <random>
 
@@ -50,16 +52,7 @@ Json token_json(const Tokenizer& tokenizer, int32_t id, float logprob) {
 void tgi_generate(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings& timings) {
   const ServedModel& model = server.model_for("", Task::kGenerate);
   const TgiRequest r = parse_tgi(request);
-  const auto deadline = server.deadline();
-  bool timed_out = false;
-  const auto t0 = Clock::now();
-  const GenerateResult result = model.pipeline->generate(TaskInput{.text = r.prompt}, r.options, [&](int32_t, const std::string&, float) {
-    timed_out = Clock::now() > deadline;
-    return !timed_out;
-  });
-  timings.inference_ms += ms_since(t0);
-  if (timed_out) throw ApiError(504, "generation timed out", "backend");
-  server.metrics().add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+  const GenerateResult result = server.generate(model, TaskInput{.text = r.prompt}, r.options, timings);
   Json out = {{"generated_text", r.return_full_text ? r.prompt + result.text : result.text}};
   if (r.details) {
     Json tokens = Json::array();
@@ -75,31 +68,71 @@ void tgi_generate(HttpServer& server, const httplib::Request& request, httplib::
   HttpServer::send_json(response, out);
 }
 
-// Runs a generation inside a chunked response, writing one event per token.
-// `on_token` and `on_end` build the events; a client that goes away stops it.
+// Events of a streamed generation, handed from the batcher's thread (which
+// must never wait on a client) to the connection's thread, which writes them.
+struct EventChannel {
+  std::mutex mutex;
+  std::condition_variable ready;
+  std::deque<std::string> events;
+  std::atomic<bool> cancelled{false};  // the client went away
+
+  void push(std::string event) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      events.push_back(std::move(event));
+    }
+    ready.notify_one();
+  }
+};
+
+// Starts a generation on the continuous batcher and answers with a chunked
+// stream of server-sent events, one per token, then `on_end`'s. A client that
+// goes away cancels the generation at its next token.
 void stream_generation(HttpServer& server, httplib::Response& response, const ServedModel& model, TaskInput input,
                        GenerationOptions options,
                        std::function<std::string(int32_t, const std::string&, float, std::size_t)> on_token,
                        std::function<std::string(const GenerateResult&)> on_end) {
-  auto pipeline = model.pipeline;
+  auto channel = std::make_shared<EventChannel>();
+  auto index = std::make_shared<std::size_t>(0);
+  // Throws here (bad prompt, full queue) so the client gets an HTTP error, not an event.
+  auto future = std::make_shared<std::future<GenerateResult>>(server.generator().submit(
+      model.pipeline, input, options, [channel, index, on_token](int32_t id, const std::string& piece, float logprob) {
+        if (channel->cancelled) return false;
+        channel->push(on_token(id, piece, logprob, (*index)++));
+        return true;
+      }));
   Metrics* metrics = &server.metrics();
   const auto deadline = server.deadline();
   response.set_header("Cache-Control", "no-cache");
   response.set_chunked_content_provider(
-      "text/event-stream", [pipeline, metrics, deadline, input = std::move(input), options, on_token, on_end](
-                               std::size_t, httplib::DataSink& sink) {
-        std::size_t index = 0;
-        try {
-          const GenerateResult result = pipeline->generate(input, options, [&](int32_t id, const std::string& piece, float logprob) {
-            const std::string event = on_token(id, piece, logprob, index++);
-            return sink.is_writable() && sink.write(event.data(), event.size()) && Clock::now() < deadline;
-          });
-          metrics->add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
-          const std::string last = on_end(result);
-          if (sink.is_writable()) sink.write(last.data(), last.size());
-        } catch (const std::exception& e) {
-          const std::string error = sse(Json{{"error", e.what()}, {"error_type", "generation"}});
-          if (sink.is_writable()) sink.write(error.data(), error.size());
+      "text/event-stream", [channel, future, metrics, deadline, on_end](std::size_t, httplib::DataSink& sink) {
+        auto write = [&](const std::string& event) {
+          if (!sink.is_writable() || !sink.write(event.data(), event.size())) channel->cancelled = true;
+        };
+        for (;;) {
+          std::deque<std::string> batch;
+          {
+            std::unique_lock<std::mutex> lock(channel->mutex);
+            channel->ready.wait_for(lock, std::chrono::milliseconds(20), [&] { return !channel->events.empty(); });
+            batch.swap(channel->events);
+          }
+          for (const std::string& event : batch) write(event);
+          if (Clock::now() > deadline) channel->cancelled = true;
+          if (future->wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            if (channel->cancelled) break;  // the generation stops at its next token
+            continue;
+          }
+          std::lock_guard<std::mutex> lock(channel->mutex);
+          for (const std::string& event : channel->events) write(event);
+          channel->events.clear();
+          try {
+            const GenerateResult result = future->get();
+            metrics->add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+            write(on_end(result));
+          } catch (const std::exception& e) {
+            write(sse(Json{{"error", e.what()}, {"error_type", "generation"}}));
+          }
+          break;
         }
         sink.done();
         return true;
@@ -109,9 +142,6 @@ void stream_generation(HttpServer& server, httplib::Response& response, const Se
 void tgi_generate_stream(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings&) {
   const ServedModel& model = server.model_for("", Task::kGenerate);
   const TgiRequest r = parse_tgi(request);
-  // Validate the prompt now, so a bad one is an HTTP error rather than an event.
-  if (static_cast<int64_t>(model.pipeline->tokenizer().encode(r.prompt).size()) >= model.pipeline->config().max_positions)
-    throw InputTooLongError("prompt is longer than the model's positions");
   auto pipeline = model.pipeline;
   const Tokenizer* tokenizer = &pipeline->tokenizer();
   const TgiRequest copy = r;
@@ -177,10 +207,7 @@ void openai_completions(HttpServer& server, const httplib::Request& request, htt
         });
     return;
   }
-  const auto t0 = Clock::now();
-  const GenerateResult result = model.pipeline->generate(TaskInput{.text = prompts[0]}, options);
-  timings.inference_ms += ms_since(t0);
-  server.metrics().add_tokens("generated", static_cast<int64_t>(result.token_ids.size()));
+  const GenerateResult result = server.generate(model, TaskInput{.text = prompts[0]}, options, timings);
   const std::string text = body.value("echo", false) ? prompts[0] + result.text : result.text;
   HttpServer::send_json(
       response, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", name},

@@ -188,22 +188,13 @@ Json text_generation(HttpServer& server, const ServedModel& model, const Json& b
   const auto prompts = strings_or_string(body["inputs"], "inputs");
   GenerationOptions options = generation_options_from(p, "max_new_tokens");
   const bool full_text = p.value("return_full_text", true);
-  const auto deadline = server.deadline();
   Json out = Json::array();
-  const auto t0 = Clock::now();
   for (const auto& prompt : prompts) {
-    bool timed_out = false;
-    const GenerateResult r = model.pipeline->generate(TaskInput{.text = prompt}, options, [&](int32_t, const std::string&, float) {
-      timed_out = Clock::now() > deadline;
-      return !timed_out;
-    });
-    if (timed_out) throw ApiError(504, "generation timed out", "backend");
-    server.metrics().add_tokens("generated", static_cast<int64_t>(r.token_ids.size()));
+    const GenerateResult r = server.generate(model, TaskInput{.text = prompt}, options, timings);
     Json generated = Json::object();
     generated["generated_text"] = full_text ? prompt + r.text : r.text;
     out.push_back(Json::array({generated}));
   }
-  timings.inference_ms += ms_since(t0);
   return single ? out[0] : out;
 }
 

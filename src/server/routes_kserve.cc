@@ -138,10 +138,8 @@ void infer(HttpServer& server, const std::string& name, const httplib::Request& 
     const Json batch_shape = {inputs.size()};
     if (task == Task::kGenerate) {
       Json texts = Json::array();
-      const auto t0 = Clock::now();
       const GenerationOptions options = generation_options_from(body.value("parameters", Json::object()), "max_new_tokens");
-      for (const TaskInput& input : inputs) texts.push_back(model.pipeline->generate(input, options).text);
-      timings.inference_ms += ms_since(t0);
+      for (const TaskInput& input : inputs) texts.push_back(server.generate(model, input, options, timings).text);
       outputs = {{{"name", "text"}, {"datatype", "BYTES"}, {"shape", batch_shape}, {"data", texts}}};
     } else {
       const auto t0 = Clock::now();

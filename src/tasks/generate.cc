@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "tasks/pipeline.h"
+#include "tasks/generation_session.h"
 #include "util/error.h"
 
 namespace snapformer {
@@ -16,73 +16,90 @@ float log_probability(const std::vector<float>& logits, int32_t id) {
   return static_cast<float>(logits[static_cast<std::size_t>(id)] - maximum - std::log(sum));
 }
 
+std::vector<int32_t> prompt_ids(const Pipeline& pipeline, const TaskInput& input) {
+  std::vector<int32_t> ids =
+      input.input_ids ? pipeline.encode(input).ids : pipeline.tokenizer().encode(input.text).ids;  // GPT-2 adds no specials
+  if (ids.empty()) {
+    const int64_t bos = pipeline.config().bos_token_id;
+    if (bos < 0) throw Error("empty prompt and the model has no bos_token_id");
+    ids.push_back(static_cast<int32_t>(bos));
+  }
+  const int64_t positions = pipeline.config().max_positions;
+  if (static_cast<int64_t>(ids.size()) >= positions)
+    throw InputTooLongError("prompt has " + std::to_string(ids.size()) + " tokens; the model has " +
+                            std::to_string(positions) + " positions and needs room for new tokens");
+  return ids;
+}
+
+const Pipeline& require_decoder(const Pipeline& pipeline) {
+  if (!pipeline.supports(Task::kGenerate))
+    throw Error("task 'generate' is not supported by " + pipeline.config().architecture + " (" + pipeline.directory() + ")");
+  return pipeline;
+}
+
 }  // namespace
+
+GenerationSession::GenerationSession(const Pipeline& pipeline, const TaskInput& input, const GenerationOptions& options,
+                                     TokenCallback on_token)
+    : pipeline_(require_decoder(pipeline)), options_(options), on_token_(std::move(on_token)), sampler_(options) {
+  validate(options_);
+  result_.prompt_ids = prompt_ids(pipeline_, input);
+  const int64_t prompt_length = static_cast<int64_t>(result_.prompt_ids.size());
+  cache_ = pipeline_.decoder()->new_cache(std::min(pipeline_.config().max_positions, prompt_length + options_.max_new_tokens));
+  history_ = result_.prompt_ids;
+  pending_ = result_.prompt_ids;
+  result_.finish_reason = "length";
+  finished_ = options_.max_new_tokens == 0;
+}
+
+void GenerationSession::accept(std::vector<float> logits) {
+  const int32_t next = sampler_.next(logits, history_);
+  history_.push_back(next);
+  result_.token_ids.push_back(next);
+  result_.logprobs.push_back(log_probability(logits, next));
+
+  // Text so far; hold back a trailing incomplete UTF-8 character.
+  std::string text = pipeline_.tokenizer().decode(result_.token_ids, true);
+  bool stopped = false;
+  for (const std::string& stop : options_.stop) {
+    const auto at = stop.empty() ? std::string::npos : text.find(stop);
+    if (at != std::string::npos) {
+      text.resize(at);
+      stopped = true;
+    }
+  }
+  std::string piece;
+  const bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0 && !stopped;
+  if (!incomplete && text.size() >= emitted_.size() && text.compare(0, emitted_.size(), emitted_) == 0) {
+    piece = text.substr(emitted_.size());
+    emitted_ = text;
+  }
+  result_.text = text;
+  pending_.assign(1, next);
+  const bool eos = options_.stop_at_eos && next == pipeline_.config().eos_token_id;
+  if (on_token_ && !on_token_(next, piece, result_.logprobs.back())) finished_ = true;
+  if (stopped) {
+    result_.finish_reason = "stop_sequence";
+    finished_ = true;
+  } else if (eos) {
+    result_.finish_reason = "eos_token";
+    finished_ = true;
+  }
+  if (static_cast<int64_t>(result_.token_ids.size()) >= options_.max_new_tokens) finished_ = true;
+  if (cache_.length >= cache_.capacity) finished_ = true;  // out of positions
+}
 
 GenerateResult Pipeline::generate(const TaskInput& input, const GenerationOptions& options,
                                   const TokenCallback& on_token) const {
   require(Task::kGenerate);
-  validate(options);
-  GenerateResult result;
-  if (input.input_ids) {
-    result.prompt_ids = encode(input).ids;
-  } else {
-    result.prompt_ids = tokenizer_->encode(input.text).ids;  // GPT-2 adds no special tokens
+  GenerationSession session(*this, input, options, on_token);
+  const int64_t h = config_.hidden_size;
+  while (!session.finished()) {
+    const Gpt2Model::Step step = session.step();
+    const std::vector<float> hidden = decoder_->forward({step});
+    session.accept(decoder_->logits(hidden.data() + (step.count - 1) * h, 1));
   }
-  if (result.prompt_ids.empty()) {
-    if (config_.bos_token_id < 0) throw Error("empty prompt and the model has no bos_token_id");
-    result.prompt_ids.push_back(static_cast<int32_t>(config_.bos_token_id));
-  }
-  const int64_t positions = config_.max_positions;
-  const int64_t prompt_length = static_cast<int64_t>(result.prompt_ids.size());
-  if (prompt_length >= positions)
-    throw InputTooLongError("prompt has " + std::to_string(prompt_length) + " tokens; the model has " +
-                            std::to_string(positions) + " positions and needs room for new tokens");
-
-  auto cache = decoder_->new_cache(std::min(positions, prompt_length + options.max_new_tokens));
-  TokenSampler sampler(options);
-  std::vector<int32_t> history = result.prompt_ids;
-  std::vector<float> hidden = decoder_->forward({{&cache, result.prompt_ids.data(), prompt_length}});
-  std::string emitted;
-  result.finish_reason = "length";
-  for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    std::vector<float> logits = decoder_->logits(hidden.data() + (static_cast<int64_t>(hidden.size()) / config_.hidden_size - 1) * config_.hidden_size, 1);
-    const int32_t next = sampler.next(logits, history);
-    history.push_back(next);
-    result.token_ids.push_back(next);
-    result.logprobs.push_back(log_probability(logits, next));
-
-    // Text so far; hold back a trailing incomplete UTF-8 character.
-    std::string text = tokenizer_->decode(result.token_ids, true);
-    bool stopped = false;
-    for (const std::string& stop : options.stop) {
-      const auto at = stop.empty() ? std::string::npos : text.find(stop);
-      if (at != std::string::npos) {
-        text.resize(at);
-        stopped = true;
-      }
-    }
-    std::string piece;
-    const bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0 && !stopped;
-    if (!incomplete && text.size() >= emitted.size() && text.compare(0, emitted.size(), emitted) == 0) {
-      piece = text.substr(emitted.size());
-      emitted = text;
-    }
-    result.text = text;
-    const bool eos = options.stop_at_eos && next == config_.eos_token_id;
-    if (on_token && !on_token(next, piece, result.logprobs.back())) break;
-    if (stopped) {
-      result.finish_reason = "stop_sequence";
-      break;
-    }
-    if (eos) {
-      result.finish_reason = "eos_token";
-      break;
-    }
-    if (step + 1 == options.max_new_tokens) break;  // no forward pass for a token nobody reads
-    if (cache.length >= cache.capacity) break;      // out of positions
-    hidden = decoder_->forward({{&cache, &next, 1}});
-  }
-  return result;
+  return session.result();
 }
 
 }  // namespace snapformer

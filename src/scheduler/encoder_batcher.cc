@@ -1,4 +1,4 @@
-#include "runtime/encoder_batcher.h"
+#include "scheduler/encoder_batcher.h"
 
 namespace snapformer {
 
