@@ -13,6 +13,7 @@ const char* family_name(ModelFamily family) {
     case ModelFamily::kRoberta: return "roberta";
     case ModelFamily::kDistilBert: return "distilbert";
     case ModelFamily::kGpt2: return "gpt2";
+    case ModelFamily::kCrammedBert: return "crammedBERT";
   }
   return "?";
 }
@@ -44,6 +45,61 @@ HeadKind head_from_architecture(const std::string& architecture) {
 
 void require_positive(int64_t value, const char* field, const std::string& where) {
   if (value <= 0 || value > (int64_t{1} << 24)) throw Error(where + ": field '" + field + "' must be a positive integer");
+}
+
+// crammedBERT keeps its hyper-parameters under "arch". Fields that change the
+// math must have the values this runtime implements (ULTRAFASTBERT.md, 2.2).
+void load_crammed_bert_arch(const Json& json, const std::string& path, ModelConfig& c) {
+  if (!json.contains("arch") || !json["arch"].is_object()) throw Error(path + ": crammedBERT config needs an 'arch' object");
+  const Json& arch = json["arch"];
+  const std::string where = path + ": arch";
+  auto object = [&](const char* name) -> const Json& {
+    if (!arch.contains(name) || !arch[name].is_object()) throw Error(where + ": missing object '" + name + "'");
+    return arch[name];
+  };
+  const Json& attention = object("attention");
+  const Json& embedding = object("embedding");
+  auto require = [&](const Json& o, const char* field, const Json& expected, const std::string& label) {
+    if (o.contains(field) && o[field] != expected)
+      throw Error(where + ": unsupported " + label + "." + field + " = " + o[field].dump() + " (expected " + expected.dump() + ")");
+  };
+  require(attention, "qkv_bias", false, "attention");
+  require(attention, "rotary_embedding", false, "attention");
+  require(attention, "causal_attention", false, "attention");
+  require(attention, "type", "self-attention", "attention");
+  require(attention, "skip_output_projection", false, "attention");
+  require(attention, "sequence_op", "torch-softmax", "attention");
+  require(embedding, "pos_embedding", "scaled-sinusoidal", "embedding");
+  require(embedding, "normalization", true, "embedding");
+  require(arch, "norm", "LayerNorm", "arch");
+  require(arch, "norm_scheme", "pre", "arch");
+  require(arch, "nonlin", "GELU", "arch");
+  require(arch, "final_norm", true, "arch");
+  require(arch, "skip_head_transform", true, "arch");
+  require(arch, "decoder_bias", false, "arch");
+  require(arch, "use_bias", false, "arch");
+  require(arch, "ffn_layer_frequency", 1, "arch");
+  c.family = ModelFamily::kCrammedBert;
+  c.hidden_size = json_int(arch, "hidden_size", where);
+  c.num_layers = json_int(arch, "num_transformer_layers", where);
+  c.num_heads = json_int(attention, "num_attention_heads", where + ".attention");
+  c.vocab_size = json_int(embedding, "vocab_size", where + ".embedding");
+  c.max_positions = json_int_or(embedding, "max_seq_length", 128, where + ".embedding");
+  if (json_int_or(embedding, "embedding_dim", c.hidden_size, where) != c.hidden_size)
+    throw Error(where + ": embedding_dim must equal hidden_size");
+  c.pad_token_id = json_int_or(embedding, "pad_token_id", 0, where);
+  c.layer_norm_eps = static_cast<float>(json_number_or(arch, "norm_eps", 1e-12, where));
+  c.activation = ops::Activation::kGeluErf;
+  const std::string ff = json_string_or(arch, "intermed_type", "ff", where);
+  if (ff != "fff" && ff != "ff") throw Error(where + ": unsupported intermed_type '" + ff + "'");
+  c.fast_feedforward = ff == "fff";
+  c.fff_trees = json_int(arch, "intermed_size", where);
+  c.fff_depth = c.fast_feedforward ? json_int(arch, "intermed_depth", where) : 0;
+  if (c.fast_feedforward && (c.fff_depth < 0 || c.fff_depth > 24)) throw Error(where + ": intermed_depth must be in 0..24");
+  c.intermediate_size = c.fast_feedforward ? c.fff_trees * ((int64_t{2} << c.fff_depth) - 1) : c.fff_trees;
+  c.type_vocab_size = 0;
+  if (c.head == HeadKind::kNone && c.architecture == "ScriptableLMForPreTraining") c.head = HeadKind::kMaskedLm;
+  if (c.architecture == "ScriptableLMForPreTraining" || c.architecture.empty()) c.head = HeadKind::kMaskedLm;
 }
 
 }  // namespace
@@ -103,8 +159,11 @@ ModelConfig load_model_config(const std::string& directory) {
     if (json.value("scale_attn_by_inverse_layer_idx", false) || json.value("reorder_and_upcast_attn", false))
       throw Error(path + ": scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported");
     if (c.head == HeadKind::kNone && c.architecture.empty()) c.head = HeadKind::kCausalLm;
+  } else if (c.model_type == "crammedBERT") {
+    load_crammed_bert_arch(json, path, c);
   } else {
-    throw Error(path + ": unsupported model_type '" + c.model_type + "' (supported: bert, distilbert, roberta, gpt2)");
+    throw Error(path + ": unsupported model_type '" + c.model_type +
+                "' (supported: bert, distilbert, roberta, gpt2, crammedBERT)");
   }
   require_positive(c.hidden_size, "hidden size", path);
   require_positive(c.num_heads, "attention heads", path);

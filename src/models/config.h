@@ -12,7 +12,7 @@
 
 namespace snapformer {
 
-enum class ModelFamily { kBert, kRoberta, kDistilBert, kGpt2 };
+enum class ModelFamily { kBert, kRoberta, kDistilBert, kGpt2, kCrammedBert };
 
 // What sits on top of the body, from config.json "architectures".
 enum class HeadKind { kNone, kSequenceClassification, kQuestionAnswering, kMaskedLm, kCausalLm };
@@ -36,6 +36,10 @@ struct ModelConfig {
   int64_t eos_token_id = -1;
   int64_t bos_token_id = -1;
   std::vector<std::string> labels;  // id2label in id order (classifiers)
+  // crammedBERT / UltraFastBERT (config.json "arch" block)
+  bool fast_feedforward = false;  // intermed_type "fff": FFF trees; else a dense FF
+  int64_t fff_depth = 0;          // intermed_depth D: D+1 neurons per token per tree
+  int64_t fff_trees = 0;          // intermed_size: parallel trees (FFF) or width (dense FF)
 
   // Longest token sequence the model accepts.
   int64_t max_sequence_length() const { return max_positions - position_offset; }

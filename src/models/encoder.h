@@ -16,39 +16,39 @@
 
 #include "io/weights.h"
 #include "models/config.h"
+#include "models/encoder_interface.h"
 #include "models/packed_batch.h"
 #include "ops/linear.h"
 
 namespace snapformer {
 
-class EncoderModel {
+class EncoderModel final : public Encoder {
  public:
   // Loads the body and, if present in the config, the head. Throws Error
   // naming the missing or mis-shaped tensor.
   EncoderModel(const std::string& directory, ModelConfig config);
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
 
   // Checks ids, type ids and lengths; throws Error / InputTooLongError.
   void validate(const PackedBatch& batch) const;
 
   // last_hidden_state for every token: [batch.tokens(), hidden].
-  std::vector<float> forward(const PackedBatch& batch) const;
+  std::vector<float> forward(const PackedBatch& batch) const override;
 
-  bool has_pooler() const { return pooler_.weight != nullptr; }
+  bool has_pooler() const override { return pooler_.weight != nullptr; }
   // BERT pooler (dense + tanh on the first token of each sequence): [sequences, hidden].
-  std::vector<float> pool(const std::vector<float>& hidden, const PackedBatch& batch) const;
+  std::vector<float> pool(const std::vector<float>& hidden, const PackedBatch& batch) const override;
 
   // Sequence classification logits: [sequences, num_labels].
-  std::vector<float> classify(const std::vector<float>& hidden, const PackedBatch& batch) const;
-  std::size_t num_labels() const { return config_.labels.size(); }
+  std::vector<float> classify(const std::vector<float>& hidden, const PackedBatch& batch) const override;
 
   // Question answering: start and end logits for every token.
   void answer_spans(const std::vector<float>& hidden, std::vector<float>& start_logits,
-                    std::vector<float>& end_logits) const;
+                    std::vector<float>& end_logits) const override;
 
   // Masked-LM logits for the given token rows: [rows.size(), vocab].
-  std::vector<float> masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const;
+  std::vector<float> masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const override;
 
   bool supports(HeadKind head) const { return config_.head == head; }
 

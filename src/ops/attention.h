@@ -15,6 +15,7 @@ struct AttentionShape {
   int64_t q_stride = 0;   // floats between consecutive rows of Q
   int64_t kv_stride = 0;  // floats between consecutive rows of K and V
   int64_t out_stride = 0;
+  int64_t input_head_stride = 0;  // columns between heads in Q/K/V rows; 0: head_dim
 };
 
 // Attention for one sequence: `queries` rows of Q attend to `keys` rows of K/V.

@@ -1,5 +1,7 @@
 #include "tasks/pipeline.h"
 
+#include "models/ultrafastbert.h"
+
 #include <algorithm>
 #include <filesystem>
 
@@ -50,6 +52,8 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   p->config_ = load_model_config(directory);
   if (p->config_.is_decoder()) {
     p->decoder_ = std::make_unique<Gpt2Model>(directory, p->config_);
+  } else if (p->config_.family == ModelFamily::kCrammedBert) {
+    p->encoder_ = std::make_unique<UltraFastBertModel>(directory, p->config_);
   } else {
     p->encoder_ = std::make_unique<EncoderModel>(directory, p->config_);
   }

@@ -123,7 +123,7 @@ class Pipeline {
   int64_t max_length() const { return max_length_; }
   bool supports(Task task) const;
   std::vector<Task> tasks() const;
-  const EncoderModel* encoder() const { return encoder_.get(); }
+  const Encoder* encoder() const { return encoder_.get(); }
   const Gpt2Model* decoder() const { return decoder_.get(); }
 
   // Tokenizes an input as the model would see it (special tokens added).
@@ -155,7 +155,7 @@ class Pipeline {
   std::string directory_;
   ModelConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
-  std::unique_ptr<EncoderModel> encoder_;
+  std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Gpt2Model> decoder_;
   int64_t max_length_ = 512;
   Pooling default_pooling_ = Pooling::kMean;

@@ -1,0 +1,143 @@
+#include "models/ultrafastbert.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "util/error.h"
+
+namespace snapformer {
+
+UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig config)
+    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+  const int64_t h = config_.hidden_size;
+  auto tensor = [&](const std::string& name, const std::vector<int64_t>& shape) { return weights_->get({name}, shape); };
+  word_embedding_ = tensor("encoder.embedding.word_embedding.weight", {config_.vocab_size, h});
+  const auto decoder = weights_->get_optional({"decoder.weight"}, {config_.vocab_size, h});
+  decoder_ = decoder ? decoder->data : word_embedding_.data;  // tied when not stored
+  position_scale_ = tensor("encoder.embedding.pos_embedding.scale_factor", {1}).data[0];
+  embedding_gamma_ = tensor("encoder.embedding.norm.weight", {h});
+  embedding_beta_ = tensor("encoder.embedding.norm.bias", {h});
+  final_gamma_ = tensor("encoder.final_norm.weight", {h});
+  final_beta_ = tensor("encoder.final_norm.bias", {h});
+
+  // The scaled sinusoidal table, in float32 exactly as torch builds it.
+  positions_.resize(static_cast<std::size_t>(config_.max_positions * h));
+  const float step = static_cast<float>(-std::log(10000.0) / static_cast<double>(h));
+  for (int64_t p = 0; p < config_.max_positions; ++p)
+    for (int64_t i = 0; i < h; i += 2) {
+      const float angle = static_cast<float>(p) * std::exp(static_cast<float>(i) * step);
+      positions_[p * h + i] = std::sin(angle);
+      if (i + 1 < h) positions_[p * h + i + 1] = std::cos(angle);
+    }
+
+  const int64_t width = config_.intermediate_size;
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const std::string p = "encoder.layers." + std::to_string(i) + ".";
+    Layer layer;
+    layer.norm1_gamma = tensor(p + "norm1.weight", {h});
+    layer.norm1_beta = tensor(p + "norm1.bias", {h});
+    layer.norm2_gamma = tensor(p + "norm2.weight", {h});
+    layer.norm2_beta = tensor(p + "norm2.bias", {h});
+    layer.query_key_value = {tensor(p + "attn.self_attention.query_key_value.weight", {3 * h, h}).data, nullptr, h, 3 * h, false};
+    layer.dense = {tensor(p + "attn.dense.weight", {h, h}).data, nullptr, h, h, false};
+    const auto factor = weights_->get_optional({p + "attn.self_attention.norm_factor"});
+    if (factor && factor->size() != 1) throw Error(directory + ": tensor '" + p + "attn.self_attention.norm_factor' must hold one value");
+    layer.norm_factor = factor ? factor->data[0] : 1.0f / std::sqrt(static_cast<float>(h / config_.num_heads));
+    if (config_.fast_feedforward) {
+      const FloatTensor in = tensor(p + "ffn.linear_in.weight", {width, h});
+      const FloatTensor out = tensor(p + "ffn.linear_out.weight", {h, width});
+      auto& by_node = transposed_out_.emplace_back(static_cast<std::size_t>(width * h));
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out.data[r * width + n];
+      layer.fff = {in.data, tensor(p + "ffn.linear_in.bias", {width}).data, by_node.data(), out.data, h, config_.fff_depth,
+                   config_.fff_trees};
+    } else {
+      layer.ff_in = {tensor(p + "ffn.dense_in.weight", {width, h}).data, nullptr, h, width, false};
+      layer.ff_out = {tensor(p + "ffn.dense_out.weight", {h, width}).data, nullptr, width, h, false};
+    }
+    layers_.push_back(layer);
+  }
+  weights_->prefault_in_background();
+}
+
+std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, std::vector<std::vector<int32_t>>* routing,
+                                                      bool dense_reference) const {
+  const int64_t tokens = batch.tokens(), h = config_.hidden_size;
+  for (int64_t s = 0; s < batch.sequences(); ++s) {
+    if (batch.length(s) == 0) throw Error("input " + std::to_string(s) + " has no tokens");
+    if (batch.length(s) > config_.max_positions)
+      throw InputTooLongError("input " + std::to_string(s) + " has " + std::to_string(batch.length(s)) +
+                              " tokens; the model accepts at most " + std::to_string(config_.max_positions));
+  }
+  for (int32_t id : batch.ids)
+    if (id < 0 || id >= config_.vocab_size)
+      throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(config_.vocab_size));
+
+  std::vector<float> x(static_cast<std::size_t>(tokens * h));
+  for (int64_t s = 0; s < batch.sequences(); ++s)
+    for (int64_t t = batch.starts[s]; t < batch.starts[s + 1]; ++t) {
+      const float* word = word_embedding_.data + static_cast<int64_t>(batch.ids[t]) * h;
+      const float* pe = positions_.data() + (t - batch.starts[s]) * h;
+      for (int64_t i = 0; i < h; ++i) x[t * h + i] = word[i] + position_scale_ * pe[i];
+    }
+  ops::layer_norm(x.data(), nullptr, tokens, h, embedding_gamma_.data, embedding_beta_.data, config_.layer_norm_eps, x.data());
+
+  const int64_t head_dim = h / config_.num_heads;
+  std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(tokens * 3 * h)), context(x.size()),
+      projected(x.size());
+  int64_t longest = 0;
+  for (int64_t s = 0; s < batch.sequences(); ++s) longest = std::max(longest, batch.length(s));
+  std::vector<float> scratch(static_cast<std::size_t>(longest));
+  // Per-head interleaved rows: head j's q, k and v start at columns 3dj, 3dj+d, 3dj+2d.
+  const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, 3 * h, h, 3 * head_dim};
+  if (routing) routing->assign(layers_.size(), {});
+  std::vector<float> inner;
+
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    ops::layer_norm(x.data(), nullptr, tokens, h, layer.norm1_gamma.data, layer.norm1_beta.data, config_.layer_norm_eps,
+                    normed.data());
+    layer.query_key_value.apply(normed.data(), tokens, qkv.data());
+    for (int64_t s = 0; s < batch.sequences(); ++s) {
+      const float* base = qkv.data() + batch.starts[s] * 3 * h;
+      ops::attend(base, base + head_dim, base + 2 * head_dim, batch.length(s), batch.length(s), shape, false,
+                  layer.norm_factor, context.data() + batch.starts[s] * h, scratch.data());
+    }
+    layer.dense.apply(context.data(), tokens, projected.data());
+    ops::add_in_place(x.data(), projected.data(), tokens * h);
+    ops::layer_norm(x.data(), nullptr, tokens, h, layer.norm2_gamma.data, layer.norm2_beta.data, config_.layer_norm_eps,
+                    normed.data());
+    if (config_.fast_feedforward) {
+      int32_t* paths = nullptr;
+      if (routing) {
+        (*routing)[l].resize(static_cast<std::size_t>(tokens * layer.fff.trees * (layer.fff.depth + 1)));
+        paths = (*routing)[l].data();
+      }
+      if (dense_reference && !routing) ops::fff_dense_masked(layer.fff, normed.data(), tokens, projected.data());
+      else ops::fff_conditional(layer.fff, normed.data(), tokens, projected.data(), paths);
+    } else {
+      inner.resize(static_cast<std::size_t>(tokens * layer.ff_in.out));
+      layer.ff_in.apply(normed.data(), tokens, inner.data());
+      ops::activate(ops::Activation::kGeluErf, inner.data(), static_cast<int64_t>(inner.size()));
+      layer.ff_out.apply(inner.data(), tokens, projected.data());
+    }
+    ops::add_in_place(x.data(), projected.data(), tokens * h);
+  }
+  ops::layer_norm(x.data(), nullptr, tokens, h, final_gamma_.data, final_beta_.data, config_.layer_norm_eps, x.data());
+  return x;
+}
+
+std::vector<float> UltraFastBertModel::masked_lm_logits(const std::vector<float>& hidden,
+                                                        const std::vector<int64_t>& rows) const {
+  const int64_t h = config_.hidden_size, n = static_cast<int64_t>(rows.size());
+  std::vector<float> selected(static_cast<std::size_t>(n * h));
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(selected.data() + i * h, hidden.data() + rows[i] * h, static_cast<std::size_t>(h) * sizeof(float));
+  std::vector<float> logits(static_cast<std::size_t>(n * config_.vocab_size));
+  ops::Linear{decoder_, nullptr, h, config_.vocab_size, false}.apply(selected.data(), n, logits.data());
+  return logits;
+}
+
+}  // namespace snapformer

@@ -1,0 +1,128 @@
+// UltraFastBERT (crammedBERT + FFF): the tiny goldens within 1e-4, the FFF
+// routing (visited node ids per token and layer) identical, and the
+// conditional kernel equal to the dense masked implementation.
+#include <random>
+
+#include "models/ultrafastbert.h"
+#include "ops/fff.h"
+#include "tasks/pipeline.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace snapformer {
+namespace {
+
+using testing::close_to;
+
+class UltraFastBertGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(UltraFastBertGolden, HiddenStatesLogitsAndRoutingMatch) {
+  const auto pipeline = Pipeline::load(testing::model_path(GetParam()));
+  const auto* model = dynamic_cast<const UltraFastBertModel*>(pipeline->encoder());
+  ASSERT_NE(model, nullptr);
+  const Json g = testing::golden(GetParam());
+  const int64_t h = pipeline->config().hidden_size, levels = pipeline->config().fff_depth + 1;
+  int routed_tokens = 0, tie_visits = 0;
+  for (const Json& c : g["cases"]) {
+    const std::string name = c["name"];
+    for (std::size_t b = 0; b < c["input_ids"].size(); ++b) {
+      // Packed: keep the positions the mask keeps (all of them when no mask is passed).
+      std::vector<int32_t> ids;
+      for (std::size_t s = 0; s < c["input_ids"][b].size(); ++s)
+        if (c["attention_mask"].is_null() || c["attention_mask"][b][s] == 1) ids.push_back(c["input_ids"][b][s]);
+      PackedBatch batch;
+      batch.add(ids);
+      std::vector<std::vector<int32_t>> routing;
+      const std::vector<float> hidden = model->forward_traced(batch, &routing, false);
+      const std::string where = GetParam() + " " + name + " row " + std::to_string(b);
+      for (std::size_t s = 0; s < ids.size(); ++s)
+        for (int64_t i = 0; i < h; ++i)
+          ASSERT_TRUE(close_to(hidden[s * h + i], c["hidden_states"][b][s][i].get<double>(), where + " hidden"));
+      for (const Json& top : c["logits_top10"]) {
+        if (top["batch"].get<std::size_t>() != b) continue;
+        const auto position = top["position"].get<int64_t>();
+        if (position >= static_cast<int64_t>(ids.size())) continue;  // a padded position (right padding)
+        const std::vector<float> logits = model->masked_lm_logits(hidden, {position});
+        EXPECT_EQ(std::max_element(logits.begin(), logits.end()) - logits.begin(), top["ids"][0].get<int64_t>()) << where;
+        for (std::size_t k = 0; k < top["ids"].size(); ++k)
+          ASSERT_TRUE(close_to(logits[top["ids"][k].get<std::size_t>()], top["values"][k].get<double>(), where + " logit"));
+      }
+      for (std::size_t layer = 0; layer < routing.size(); ++layer) {
+        const Json& paths = c["fff_routing"]["layer_" + std::to_string(layer)]["paths"][b];
+        for (std::size_t s = 0; s < ids.size(); ++s) {
+          for (int64_t level = 0; level < levels; ++level) {
+            const int32_t node = routing[layer][s * levels + level];
+            ASSERT_EQ(node, paths[s][level].get<int32_t>()) << where << " layer " << layer << " token " << s;
+            if (layer == 1 && node == 2) ++tie_visits;
+          }
+          ++routed_tokens;
+        }
+      }
+    }
+  }
+  EXPECT_GT(routed_tokens, 100);
+  if (GetParam() == "tiny-ultrafastbert") {
+    EXPECT_GT(tie_visits, 0) << "the exact-zero tie node was never visited";
+  }
+}
+
+TEST_P(UltraFastBertGolden, DenseMaskedPathIsTheSameFunction) {
+  const auto pipeline = Pipeline::load(testing::model_path(GetParam()));
+  const auto* model = dynamic_cast<const UltraFastBertModel*>(pipeline->encoder());
+  PackedBatch batch;
+  batch.add({101, 1996, 3007, 1997, 2605, 2003, 103, 1012, 102});
+  batch.add({101, 7592, 2088, 102});
+  const auto conditional = model->forward_traced(batch, nullptr, false);
+  const auto dense = model->forward_traced(batch, nullptr, true);
+  for (std::size_t i = 0; i < dense.size(); ++i) ASSERT_NEAR(conditional[i], dense[i], 1e-5);
+}
+
+TEST_P(UltraFastBertGolden, TasksWork) {
+  const auto pipeline = Pipeline::load(testing::model_path(GetParam()));
+  EXPECT_TRUE(pipeline->supports(Task::kFillMask));
+  EXPECT_TRUE(pipeline->supports(Task::kEmbed));
+  const FillMaskResult r = pipeline->fill_mask(TaskInput{.text = "the capital of france is [MASK] ."});
+  ASSERT_EQ(r.masks.size(), 1u);
+  EXPECT_EQ(r.masks[0].top.size(), 10u);
+  const auto embedded = pipeline->embed({TaskInput{.text = "hello world"}}, Pooling::kMean, true);
+  EXPECT_EQ(embedded[0].embedding.size(), static_cast<std::size_t>(pipeline->config().hidden_size));
+  std::string long_text;
+  for (int i = 0; i < 200; ++i) long_text += "word ";
+  EXPECT_THROW(pipeline->embed({TaskInput{.text = long_text}}, Pooling::kMean, false), InputTooLongError);
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, UltraFastBertGolden, ::testing::Values("tiny-ultrafastbert", "tiny-ultrafastbert-d5"),
+                         [](const auto& info) { return info.param == "tiny-ultrafastbert" ? std::string("depth3") : std::string("depth5"); });
+
+TEST(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0.0f, 0.3f);
+  for (int64_t depth : {0, 1, 4, 7})
+    for (int64_t trees : {1, 3}) {
+      const int64_t h = 40, nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
+      std::vector<float> in(static_cast<std::size_t>(width * h)), bias(static_cast<std::size_t>(width)),
+          out(static_cast<std::size_t>(h * width)), by_node(out.size()), x(static_cast<std::size_t>(tokens * h));
+      for (auto* v : {&in, &bias, &out, &x})
+        for (float& f : *v) f = d(rng);
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out[r * width + n];
+      const ops::FffWeights w{in.data(), bias.data(), by_node.data(), out.data(), h, depth, trees};
+      std::vector<float> a(static_cast<std::size_t>(tokens * h)), b(a.size());
+      std::vector<int32_t> paths(static_cast<std::size_t>(tokens * trees * (depth + 1)));
+      ops::fff_conditional(w, x.data(), tokens, a.data(), paths.data());
+      ops::fff_dense_masked(w, x.data(), tokens, b.data());
+      for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << "depth " << depth << " trees " << trees;
+      for (int64_t t = 0; t < tokens; ++t)
+        for (int64_t tree = 0; tree < trees; ++tree) {
+          EXPECT_EQ(paths[(t * trees + tree) * (depth + 1)], 0);  // every path starts at the root
+          for (int64_t level = 1; level <= depth; ++level) {
+            const int32_t parent = paths[(t * trees + tree) * (depth + 1) + level - 1];
+            const int32_t child = paths[(t * trees + tree) * (depth + 1) + level];
+            EXPECT_TRUE(child == 2 * parent + 1 || child == 2 * parent + 2);
+          }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace snapformer
