@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "ops/elementwise.h"
+#include "ops/vector_math.h"
 
 namespace snapformer::ops {
 
@@ -16,18 +17,13 @@ void attend(const float* q, const float* k, const float* v, int64_t queries, int
       const int64_t visible = causal ? keys - queries + i + 1 : keys;
       const float* qi = q + i * shape.q_stride + column;
       for (int64_t j = 0; j < visible; ++j) {
-        const float* kj = k + j * shape.kv_stride + column;
-        float dot = 0.0f;
-        for (int64_t c = 0; c < d; ++c) dot += qi[c] * kj[c];
-        scratch[j] = dot * scale;
+        scratch[j] = dot(qi, k + j * shape.kv_stride + column, d) * scale;
       }
       softmax(scratch, visible);
       float* o = out + i * shape.out_stride + out_column;
       std::memset(o, 0, static_cast<std::size_t>(d) * sizeof(float));
       for (int64_t j = 0; j < visible; ++j) {
-        const float p = scratch[j];
-        const float* vj = v + j * shape.kv_stride + column;
-        for (int64_t c = 0; c < d; ++c) o[c] += p * vj[c];
+        axpy(scratch[j], v + j * shape.kv_stride + column, o, d);
       }
     }
   }
