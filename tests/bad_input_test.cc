@@ -230,6 +230,19 @@ TEST(BadCli, MalformedInputLinesNameTheLine) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST(Cli, UltraFastBertTasks) {
+  const std::string model = testing::model_path("tiny-ultrafastbert");
+  auto r = testing::run_cli({"run", "--model", model, "--task", "fill-mask", "--json", "the capital of france is [MASK] ."});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json out = Json::parse(r.out);
+  EXPECT_EQ(out["masks"][0]["logits"].size(), 30522u);
+  r = testing::run_cli({"run", "--model", model, "--task", "forward", "--json", "hello world"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["last_hidden_state"][0].size(), 16u);
+  r = testing::run_cli({"run", "--model", model, "--task", "embed", "--json", "hello world"});
+  EXPECT_EQ(Json::parse(r.out)["embedding"].size(), 16u);
+}
+
 TEST(BadCli, UsageErrorsAreOneLine) {
   const std::string model = testing::model_path("tiny-bert-cls");
   auto r = testing::run_cli({"run", "--model", model, "--task", "summarize", "x"});

@@ -28,6 +28,7 @@ class Server : public ::testing::Test {
     registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
     registry->load(testing::model_path("tiny-bert-qa"));
     registry->load(testing::model_path("tiny-bert-mlm"));
+    registry->load(testing::model_path("tiny-ultrafastbert"));
     options.host = "127.0.0.1";
     options.port = 0;
     server_ = new HttpServer(registry, options);
@@ -71,7 +72,7 @@ TEST_F(Server, HealthInfoModelsMetrics) {
   r = client().Get("/info");
   EXPECT_EQ(Json::parse(r->body)["model_id"], "lang-id-bert");
   r = client().Get("/v1/models");
-  EXPECT_EQ(Json::parse(r->body)["data"].size(), 4u);
+  EXPECT_EQ(Json::parse(r->body)["data"].size(), 5u);
   r = client().Get("/metrics");
   EXPECT_THAT(r->body, HasSubstr("snapformer_requests_total{route=\"health\",status=\"200\"}"));
   EXPECT_THAT(r->body, HasSubstr("snapformer_request_duration_seconds_bucket"));
@@ -116,6 +117,15 @@ TEST_F(Server, HuggingFaceFillMaskAndGeneration) {
   EXPECT_TRUE(masks[0].contains("sequence"));
   const Json generated = post_json("/models/fortune-gpt2", {{"inputs", "The meaning of life is"}, {"parameters", {{"max_new_tokens", 5}}}});
   EXPECT_EQ(generated[0]["generated_text"].get<std::string>().rfind("The meaning of life is", 0), 0u);
+}
+
+TEST_F(Server, UltraFastBertServesFillMaskAndEmbeddings) {
+  const Json masks = post_json("/models/tiny-ultrafastbert", {{"inputs", "the capital of france is [MASK] ."}});
+  ASSERT_EQ(masks.size(), 5u);
+  const auto direct = Pipeline::load(testing::model_path("tiny-ultrafastbert"))->fill_mask(TaskInput{.text = "the capital of france is [MASK] ."}, 5);
+  EXPECT_EQ(masks[0]["token"], direct.masks[0].top[0].token_id);
+  const Json embedded = post_json("/v1/embeddings", {{"model", "tiny-ultrafastbert"}, {"input", "hello"}});
+  EXPECT_EQ(embedded["data"][0]["embedding"].size(), 16u);
 }
 
 TEST_F(Server, TeiRoutes) {
