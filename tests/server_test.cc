@@ -2,6 +2,11 @@
 // sampling with a seed, bad requests, concurrency, 429 and shutdown.
 #include <httplib.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 #include <thread>
 
@@ -322,7 +327,7 @@ TEST(ServerLimits, ApiKeyAndOverload) {
 TEST(ServeCommand, SigtermDrainsAndExitsCleanly) {
   // The real binary: start, answer, then SIGTERM while a request is in flight.
   const std::string log = "/tmp/snapformer-serve-test-" + std::to_string(::getpid()) + ".log";
-  const std::string command = testing::shell_quote(SNAPFORMER_BINARY) + " serve --host 127.0.0.1 --port 18731 --model " +
+  const std::string command = testing::shell_quote(SNAPFORMER_BINARY) + " serve --log-requests --host 127.0.0.1 --port 18731 --model " +
                               testing::shell_quote(repo_model("fortune-gpt2")) + " >" + log + " 2>&1 & echo $!";
   FILE* pipe = ::popen(command.c_str(), "r");
   int pid = 0;
@@ -353,7 +358,59 @@ TEST(ServeCommand, SigtermDrainsAndExitsCleanly) {
   }
   EXPECT_NE(::kill(pid, 0), 0) << "server still running after SIGTERM";
   (void)status;
-  EXPECT_THAT(read_file(log), HasSubstr("snapformer: stopped"));
+  const std::string output = read_file(log);
+  EXPECT_THAT(output, HasSubstr("snapformer: stopped"));
+  // --log-requests: one JSON line per request.
+  EXPECT_THAT(output, HasSubstr("\"route\":\"tgi_generate\""));
+  EXPECT_THAT(output, HasSubstr("\"route\":\"health\""));
+}
+
+TEST(ServerLimits, SilentClientsTimeOutAndFreeTheirThreads) {
+  auto registry = std::make_shared<ModelRegistry>();
+  registry->load("lang-id-bert=" + repo_model("lang-id-bert"));
+  ServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.max_concurrent_requests = 1;  // 5 connection threads
+  options.client_timeout_seconds = 1;
+  HttpServer server(registry, options);
+  server.bind();
+  std::thread runner([&] { server.run(); });
+  while (!server.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Occupy every connection thread with clients that send half a request and go quiet.
+  std::vector<int> sockets;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(server.port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    const std::string partial = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"inp";
+    ASSERT_GT(::send(fd, partial.data(), partial.size(), 0), 0);
+    sockets.push_back(fd);
+  }
+  // A well-behaved client is still answered once the silent ones time out.
+  httplib::Client c("127.0.0.1", server.port());
+  c.set_read_timeout(20, 0);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = c.Post("/predict", Json{{"inputs", "Das ist ein schöner Tag"}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // The server answered and closed every silent connection (recv reaches end of stream, not a timeout).
+  char buffer[4096];
+  for (int fd : sockets) {
+    timeval wait{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+    ssize_t n;
+    while ((n = ::recv(fd, buffer, sizeof buffer, 0)) > 0) {
+    }
+    EXPECT_EQ(n, 0) << "connection still open";
+    ::close(fd);
+  }
+  server.stop();
+  runner.join();
 }
 
 }  // namespace

@@ -38,11 +38,12 @@ fs::path default_models_directory() {
 int serve_command(const std::vector<std::string>& raw) {
   const Arguments args(raw, {"log-requests", "help"},
                        {"model", "host", "port", "threads", "max-batch-tokens", "max-concurrent-requests",
-                        "max-input-length", "api-key", "max-body-bytes", "request-timeout"});
+                        "max-input-length", "api-key", "max-body-bytes", "request-timeout", "client-timeout"});
   if (args.flag("help")) {
     std::cout << "usage: snapformer serve [--model [NAME=]DIR]... [--host H] [--port P] [--threads N]\n"
                  "       [--max-batch-tokens N] [--max-concurrent-requests N] [--max-input-length N]\n"
-                 "       [--api-key KEY] [--max-body-bytes N] [--request-timeout SECONDS] [--log-requests]\n"
+                 "       [--api-key KEY] [--max-body-bytes N] [--request-timeout SECONDS] [--client-timeout SECONDS]\n"
+                 "       [--log-requests]\n"
                  "Without --model: the embedded lang-id-bert and fortune-gpt2 demo models.\n";
     return 0;
   }
@@ -57,6 +58,8 @@ int serve_command(const std::vector<std::string>& raw) {
   options.max_body_bytes = static_cast<std::size_t>(args.int_or("max-body-bytes", 4 << 20));
   options.request_timeout_seconds = args.number_or("request-timeout", 60);
   options.log_requests = args.flag("log-requests");
+  options.client_timeout_seconds = static_cast<int>(args.int_or("client-timeout", 10));
+  if (options.client_timeout_seconds < 1) throw Error("--client-timeout must be at least 1 second");
   if (options.port < 0 || options.port > 65535) throw Error("--port must be in 0..65535");
   if (options.max_concurrent_requests < 1) throw Error("--max-concurrent-requests must be at least 1");
   if (options.max_batch_tokens < 1) throw Error("--max-batch-tokens must be at least 1");

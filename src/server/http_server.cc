@@ -34,9 +34,9 @@ HttpServer::HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions op
   // algorithm and delayed ACKs add ~40 ms to every keep-alive request.
   http_->set_tcp_nodelay(true);
   // Slow or vanished clients time out and free their thread.
-  http_->set_read_timeout(10, 0);
-  http_->set_write_timeout(10, 0);
-  http_->set_keep_alive_timeout(5);
+  http_->set_read_timeout(options_.client_timeout_seconds, 0);
+  http_->set_write_timeout(options_.client_timeout_seconds, 0);
+  http_->set_keep_alive_timeout(std::min(5, options_.client_timeout_seconds));
   http_->set_keep_alive_max_count(100000);
   http_->set_error_handler([](const httplib::Request&, httplib::Response& response) {
     if (!response.body.empty()) return;

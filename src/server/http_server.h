@@ -40,6 +40,7 @@ struct ServerOptions {
   std::size_t max_body_bytes = 4 << 20;  // larger bodies get 413
   double request_timeout_seconds = 60;  // a request still running after this gets 504
   int max_batch_sequences = 32;         // generations advanced together in one decode step
+  int client_timeout_seconds = 10;      // a client silent this long while sending or reading is dropped
   std::string api_key;                  // non-empty: require "Authorization: Bearer <key>"
   bool log_requests = false;            // one JSON log line per request on standard error
 };
