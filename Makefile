@@ -25,7 +25,7 @@ test: build
 
 # The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 $(BUILD_ASAN)/build.ninja:
-	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSNAPFORMER_SANITIZE=ON
+	cmake -S . -B $(BUILD_ASAN) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSNAPFORMER_SANITIZE=ON -DSNAPFORMER_BENCH=OFF
 test-sanitize: $(BUILD_ASAN)/build.ninja
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS)
@@ -34,7 +34,7 @@ test-sanitize: $(BUILD_ASAN)/build.ninja
 $(BUILD_FUZZ)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSNAPFORMER_FUZZ=ON
 fuzz: $(BUILD_FUZZ)/build.ninja
-	cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_safetensors fuzz_tokenizer
 	mkdir -p $(BUILD_FUZZ)/corpus-safetensors $(BUILD_FUZZ)/corpus-tokenizer
 	$(BUILD_FUZZ)/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD_FUZZ)/corpus-safetensors fuzz/corpus/safetensors
 	$(BUILD_FUZZ)/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=512 $(BUILD_FUZZ)/corpus-tokenizer fuzz/corpus/tokenizer

@@ -1,0 +1,124 @@
+// snapformer_bench: the peer kit's workloads (../shared/bench/bench_cases.py)
+// run through snapformer, written as the runtime JSON that compare.py reads.
+//
+//   snapformer_bench --models DIR --threads N [--quick] --out FILE.json
+//
+// bert-cls/fp32/b{B}/s{S}: one classification forward of B sequences of S
+// random tokens (packed, no padding) -> logits; gpt2/fp32/ttft/p6: the
+// 6-token prompt's forward + LM head + argmax; gpt2/fp32/decode/p6+20: greedy
+// decoding with the KV cache, mean ms per token over tokens 2..20.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/threads.h"
+#include "tasks/pipeline.h"
+#include "util/json_file.h"
+
+using namespace snapformer;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Stats {
+  double median, p90, min;
+};
+
+Stats stats_of(std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<std::size_t>(q * ms.size()))]; };
+  return {at(0.5), at(0.9), ms.front()};
+}
+
+Json json_of(const Stats& s, std::size_t reps) {
+  return {{"median_ms", s.median}, {"p90_ms", s.p90}, {"min_ms", s.min}, {"reps", reps}};
+}
+
+double elapsed_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string models = ".bench/models", out;
+  int threads = 1;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--quick") quick = true;
+    else if (i + 1 < argc && flag == "--models") models = argv[++i];
+    else if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--out") out = argv[++i];
+  }
+  ops::set_num_threads(threads);
+  Json workloads = Json::object();
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> token(1000, 28999);
+
+  for (const std::string model : {"bert-cls", "distilbert-cls"}) {
+    const std::string dir = models + "/" + model;
+    if (!std::filesystem::exists(dir)) continue;
+    const auto pipeline = Pipeline::load(dir);
+    // (batch, seq, full reps, quick reps, warm-up) as bench_cases.REPS
+    const int shapes[][5] = {{1, 8, 30, 10, 3}, {1, 32, 20, 7, 2}, {1, 128, 10, 4, 2},
+                             {1, 512, 5, 2, 1}, {8, 128, 5, 2, 1}, {32, 128, 3, 1, 1}};
+    for (const auto& s : shapes) {
+      std::vector<Encoding> batch(static_cast<std::size_t>(s[0]));
+      for (Encoding& e : batch)
+        for (int t = 0; t < s[1]; ++t) e.push(token(rng), "", {}, 0, 0, false);
+      for (int w = 0; w < s[4]; ++w) pipeline->classify_encoded(batch);
+      std::vector<double> ms;
+      for (int r = 0; r < (quick ? s[3] : s[2]); ++r) {
+        const auto t0 = Clock::now();
+        pipeline->classify_encoded(batch);
+        ms.push_back(elapsed_ms(t0));
+      }
+      const std::string name = model + "/fp32/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
+      workloads[name] = json_of(stats_of(ms), ms.size());
+      std::fprintf(stderr, "%s: %.2f ms\n", name.c_str(), stats_of(ms).median);
+    }
+  }
+
+  const std::string gpt2 = models + "/gpt2";
+  if (std::filesystem::exists(gpt2)) {
+    const auto pipeline = Pipeline::load(gpt2);
+    const Gpt2Model& decoder = *pipeline->decoder();
+    const int64_t h = decoder.config().hidden_size;
+    std::vector<int32_t> prompt(6);
+    for (int32_t& id : prompt) id = 1000 + token(rng) % 49000;
+    std::vector<double> ttft, per_token;
+    const int runs = quick ? 3 : 7;
+    for (int r = 0; r <= runs; ++r) {  // run 0 warms up
+      auto cache = decoder.new_cache(26);
+      const auto t0 = Clock::now();
+      std::vector<float> hidden = decoder.forward({{&cache, prompt.data(), 6}});
+      std::vector<float> logits = decoder.logits(hidden.data() + 5 * h, 1);
+      int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      const double first = elapsed_ms(t0);
+      Clock::time_point second_start;
+      for (int step = 1; step < 20; ++step) {
+        if (step == 1) second_start = Clock::now();
+        hidden = decoder.forward({{&cache, &next, 1}});
+        logits = decoder.logits(hidden.data(), 1);
+        next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      }
+      if (r == 0) continue;
+      ttft.push_back(first);
+      per_token.push_back(elapsed_ms(second_start) / 19.0);
+    }
+    workloads["gpt2/fp32/ttft/p6"] = json_of(stats_of(ttft), ttft.size());
+    workloads["gpt2/fp32/decode/p6+20"] = json_of(stats_of(per_token), per_token.size());
+    std::fprintf(stderr, "gpt2 ttft %.2f ms, decode %.2f ms/token\n", stats_of(ttft).median, stats_of(per_token).median);
+  }
+  const Json report = {{"runtime", "snapformer 0.1.0"}, {"threads", threads}, {"workloads", workloads}};
+  if (out.empty()) {
+    std::printf("%s\n", report.dump(1).c_str());
+  } else {
+    std::ofstream(out) << report.dump(1) << "\n";
+  }
+  return 0;
+}
