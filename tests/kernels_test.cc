@@ -3,6 +3,7 @@
 #include <cmath>
 #include <random>
 
+#include "ops/attention.h"
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
@@ -102,6 +103,35 @@ TEST_P(KernelIsa, GeluErfMatchesStdErf) {
     const double expected = 0.5 * x[i] * (1.0 + std::erf(x[i] / std::sqrt(2.0)));
     ASSERT_NEAR(y[i], expected, 2e-6 * std::max(1.0, std::abs(expected))) << "x = " << x[i];
   }
+}
+
+}  // namespace
+}  // namespace snapformer
+
+namespace snapformer {
+namespace {
+
+// The row-at-a-time and the two-GEMM attention give the same result, causal or not.
+TEST(Attention, GemmFormMatchesRowForm) {
+  std::mt19937 rng(3);
+  for (bool causal : {false, true})
+    for (int64_t queries : {70, 130}) {
+      const int64_t keys = causal ? queries + 5 : queries, heads = 3, d = 8, stride = heads * d;
+      const auto q = random_values(static_cast<std::size_t>(keys * stride), rng);
+      const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
+      const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
+      const ops::AttentionShape shape{heads, d, stride, stride, stride, 0};
+      std::vector<float> fast(static_cast<std::size_t>(queries * stride)), scratch(static_cast<std::size_t>(keys));
+      ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, 0.3f, fast.data(), scratch.data());
+      // Reference: one query at a time (below the GEMM threshold).
+      std::vector<float> slow(fast.size());
+      for (int64_t i = 0; i < queries; ++i) {
+        const int64_t visible_keys = causal ? keys - queries + i + 1 : keys;
+        ops::attend(q.data() + i * stride, k.data(), v.data(), 1, visible_keys, shape, false, 0.3f,
+                    slow.data() + i * stride, scratch.data());
+      }
+      for (std::size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], slow[i], 1e-5) << "causal " << causal;
+    }
 }
 
 }  // namespace
