@@ -131,13 +131,9 @@ __attribute__((target("avx512f"))) void nn_block512(const float* x, int64_t k, c
 template <int NV>
 __attribute__((target("avx512f"))) void nn_rows512(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw,
                                                    const float* bias, float* y, __mmask16 last_mask) {
-  // Blocks of up to 6 rows (6 x 4 accumulators + 4 weight vectors fit the 32
-  // registers), so a short prompt reads each weight strip once.
   int64_t r = 0;
-  for (; r + 6 <= m; r += 6) nn_block512<6, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask);
+  for (; r + 4 <= m; r += 4) nn_block512<4, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask);
   switch (m - r) {
-    case 5: nn_block512<5, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
-    case 4: nn_block512<4, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
     case 3: nn_block512<3, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
     case 2: nn_block512<2, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
     case 1: nn_block512<1, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
