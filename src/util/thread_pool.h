@@ -7,6 +7,7 @@
 // running many requests does not oversubscribe the cores.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -39,9 +40,9 @@ class ThreadPool {
   std::condition_variable start_, done_;
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t n_ = 0;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<uint64_t> generation_{0};  // bumped for every loop (and to stop)
+  std::atomic<int> pending_{0};          // workers still running the current loop
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace snapformer
