@@ -41,33 +41,29 @@ EncoderModel::EncoderModel(const std::string& directory, ModelConfig config)
     token_type_embeddings_ = weights_->get(body("embeddings.token_type_embeddings.weight"), {config_.type_vocab_size, h});
   embedding_norm_ = norm(body("embeddings.LayerNorm"), h);
 
+  // The same layer under each family's parameter names.
+  struct LayerNames {
+    const char *prefix, *query, *key, *value, *attention_output, *attention_norm, *intermediate, *output, *output_norm;
+  };
+  static constexpr LayerNames kBertNames = {"encoder.layer.",         "attention.self.query", "attention.self.key",
+                                            "attention.self.value",   "attention.output.dense",
+                                            "attention.output.LayerNorm", "intermediate.dense", "output.dense",
+                                            "output.LayerNorm"};
+  static constexpr LayerNames kDistilBertNames = {"transformer.layer.", "attention.q_lin", "attention.k_lin",
+                                                  "attention.v_lin",    "attention.out_lin", "sa_layer_norm",
+                                                  "ffn.lin1",           "ffn.lin2",          "output_layer_norm"};
+  const LayerNames& names = config_.family == ModelFamily::kDistilBert ? kDistilBertNames : kBertNames;
   for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const std::string p = names.prefix + std::to_string(i) + ".";
     Layer layer;
-    if (config_.family == ModelFamily::kDistilBert) {
-      const std::string p = "transformer.layer." + std::to_string(i) + ".";
-      layer.query = linear(body(p + "attention.q_lin"), h, h);
-      layer.key = linear(body(p + "attention.k_lin"), h, h);
-      layer.value = linear(body(p + "attention.v_lin"), h, h);
-      layer.attention_output = linear(body(p + "attention.out_lin"), h, h);
-      auto n1 = norm(body(p + "sa_layer_norm"), h);
-      layer.intermediate = linear(body(p + "ffn.lin1"), h, ff);
-      layer.output = linear(body(p + "ffn.lin2"), ff, h);
-      auto n2 = norm(body(p + "output_layer_norm"), h);
-      layer.attention_norm_gamma = n1.gamma, layer.attention_norm_beta = n1.beta;
-      layer.output_norm_gamma = n2.gamma, layer.output_norm_beta = n2.beta;
-    } else {
-      const std::string p = "encoder.layer." + std::to_string(i) + ".";
-      layer.query = linear(body(p + "attention.self.query"), h, h);
-      layer.key = linear(body(p + "attention.self.key"), h, h);
-      layer.value = linear(body(p + "attention.self.value"), h, h);
-      layer.attention_output = linear(body(p + "attention.output.dense"), h, h);
-      auto n1 = norm(body(p + "attention.output.LayerNorm"), h);
-      layer.intermediate = linear(body(p + "intermediate.dense"), h, ff);
-      layer.output = linear(body(p + "output.dense"), ff, h);
-      auto n2 = norm(body(p + "output.LayerNorm"), h);
-      layer.attention_norm_gamma = n1.gamma, layer.attention_norm_beta = n1.beta;
-      layer.output_norm_gamma = n2.gamma, layer.output_norm_beta = n2.beta;
-    }
+    layer.query = linear(body(p + names.query), h, h);
+    layer.key = linear(body(p + names.key), h, h);
+    layer.value = linear(body(p + names.value), h, h);
+    layer.attention_output = linear(body(p + names.attention_output), h, h);
+    layer.attention_norm = norm(body(p + names.attention_norm), h);
+    layer.intermediate = linear(body(p + names.intermediate), h, ff);
+    layer.output = linear(body(p + names.output), ff, h);
+    layer.output_norm = norm(body(p + names.output_norm), h);
     layers_.push_back(layer);
   }
   if (config_.family == ModelFamily::kBert && weights_->contains(body("pooler.dense.weight")))
@@ -118,23 +114,12 @@ void EncoderModel::load_head() {
 }
 
 void EncoderModel::validate(const PackedBatch& batch) const {
-  const int64_t max_length = config_.max_sequence_length();
-  for (int64_t s = 0; s < batch.sequences(); ++s) {
-    if (batch.length(s) == 0) throw Error("input " + std::to_string(s) + " has no tokens");
-    if (batch.length(s) > max_length)
-      throw InputTooLongError("input " + std::to_string(s) + " has " + std::to_string(batch.length(s)) +
-                              " tokens; the model accepts at most " + std::to_string(max_length));
-  }
-  for (int64_t t = 0; t < batch.tokens(); ++t) {
-    if (batch.ids[t] < 0 || batch.ids[t] >= config_.vocab_size)
-      throw Error("token id " + std::to_string(batch.ids[t]) + " is outside the vocabulary of " +
-                  std::to_string(config_.vocab_size));
-    // Models without token type embeddings (DistilBERT) ignore the type ids.
-    const int64_t types = config_.type_vocab_size;
-    if (token_type_embeddings_ && (batch.type_ids[t] < 0 || batch.type_ids[t] >= types))
-      throw Error("token type id " + std::to_string(batch.type_ids[t]) + " is out of range (the model has " +
-                  std::to_string(types) + ")");
-  }
+  batch.check(config_.max_sequence_length(), config_.vocab_size);
+  if (!token_type_embeddings_) return;  // models without token types (DistilBERT) ignore the type ids
+  for (int32_t type : batch.type_ids)
+    if (type < 0 || type >= config_.type_vocab_size)
+      throw Error("token type id " + std::to_string(type) + " is out of range (the model has " +
+                  std::to_string(config_.type_vocab_size) + ")");
 }
 
 std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
@@ -175,13 +160,13 @@ std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
                   context.data() + offset, scratch.data());
     }
     layer.attention_output.apply(context.data(), tokens, projected.data());
-    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.attention_norm_gamma.data,
-                    layer.attention_norm_beta.data, config_.layer_norm_eps, hidden.data());
+    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.attention_norm.gamma.data,
+                    layer.attention_norm.beta.data, config_.layer_norm_eps, hidden.data());
     layer.intermediate.apply(hidden.data(), tokens, intermediate.data());
     ops::activate(config_.activation, intermediate.data(), tokens * ff);
     layer.output.apply(intermediate.data(), tokens, projected.data());
-    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.output_norm_gamma.data,
-                    layer.output_norm_beta.data, config_.layer_norm_eps, hidden.data());
+    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.output_norm.gamma.data,
+                    layer.output_norm.beta.data, config_.layer_norm_eps, hidden.data());
   }
   return hidden;
 }

@@ -53,12 +53,12 @@ class EncoderModel final : public Encoder {
   bool supports(HeadKind head) const { return config_.head == head; }
 
  private:
-  struct Layer {
-    ops::Linear query, key, value, attention_output, intermediate, output;
-    FloatTensor attention_norm_gamma, attention_norm_beta, output_norm_gamma, output_norm_beta;
-  };
   struct LayerNormWeights {
     FloatTensor gamma, beta;
+  };
+  struct Layer {
+    ops::Linear query, key, value, attention_output, intermediate, output;
+    LayerNormWeights attention_norm, output_norm;
   };
 
   std::vector<std::string> body(const std::string& name) const { return {prefix_ + name, name}; }

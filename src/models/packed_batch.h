@@ -23,6 +23,10 @@ struct PackedBatch {
   int64_t sequences() const { return static_cast<int64_t>(starts.size()) - 1; }
   int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
   int64_t length(int64_t s) const { return starts[s + 1] - starts[s]; }
+
+  // Throws Error for an empty sequence or an id outside [0, vocab_size), and
+  // InputTooLongError for a sequence longer than max_length.
+  void check(int64_t max_length, int64_t vocab_size) const;
 };
 
 }  // namespace snapformer

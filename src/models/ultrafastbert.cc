@@ -65,15 +65,7 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
 std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, std::vector<std::vector<int32_t>>* routing,
                                                       bool dense_reference) const {
   const int64_t tokens = batch.tokens(), h = config_.hidden_size;
-  for (int64_t s = 0; s < batch.sequences(); ++s) {
-    if (batch.length(s) == 0) throw Error("input " + std::to_string(s) + " has no tokens");
-    if (batch.length(s) > config_.max_positions)
-      throw InputTooLongError("input " + std::to_string(s) + " has " + std::to_string(batch.length(s)) +
-                              " tokens; the model accepts at most " + std::to_string(config_.max_positions));
-  }
-  for (int32_t id : batch.ids)
-    if (id < 0 || id >= config_.vocab_size)
-      throw Error("token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(config_.vocab_size));
+  batch.check(config_.max_positions, config_.vocab_size);
 
   std::vector<float> x(static_cast<std::size_t>(tokens * h));
   for (int64_t s = 0; s < batch.sequences(); ++s)

@@ -120,6 +120,22 @@ const ServedModel& HttpServer::model_for(const std::string& name, Task task) con
   return *model;
 }
 
+std::vector<Encoding> HttpServer::encode(const Pipeline& pipeline, const std::vector<TaskInput>& inputs, bool truncate,
+                                         RequestTimings& timings) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Encoding> encodings;
+  int64_t tokens = 0;
+  for (const TaskInput& input : inputs) {
+    Encoding e = pipeline.encode(input, truncation(truncate));
+    if (e.size() == 0) throw ApiError(422, "an input has no tokens", "empty");
+    tokens += static_cast<int64_t>(e.size());
+    encodings.push_back(std::move(e));
+  }
+  timings.tokenization_ms += elapsed_ms(started);
+  metrics_.add_tokens("input", tokens);
+  return encodings;
+}
+
 EncoderJobResult HttpServer::wait(std::future<EncoderJobResult>& future, RequestTimings& timings) const {
   if (future.wait_until(deadline()) != std::future_status::ready)
     throw ApiError(504, "request timed out after " + std::to_string(options_.request_timeout_seconds) + " s", "backend");

@@ -103,6 +103,10 @@ class HttpServer {
   const ServedModel& model_for(const std::string& name, Task task) const;
   // Truncation options for a request: --max-input-length applies.
   TruncationOptions truncation(bool truncate) const { return TruncationOptions{truncate, options_.max_input_length}; }
+  // Tokenizes a request's inputs for `pipeline` (timed as tokenization,
+  // counted as input tokens). An input without tokens is a 422 "empty".
+  std::vector<Encoding> encode(const Pipeline& pipeline, const std::vector<TaskInput>& inputs, bool truncate,
+                               RequestTimings& timings);
   // Waits for a batched job with the request deadline (504 when it passes).
   EncoderJobResult wait(std::future<EncoderJobResult>& future, RequestTimings& timings) const;
 

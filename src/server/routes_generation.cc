@@ -15,7 +15,6 @@ namespace snapformer {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 std::string sse(const Json& event) { return "data:" + event.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n"; }
 
@@ -232,14 +231,9 @@ void openai_embeddings(HttpServer& server, const httplib::Request& request, http
   }
   if (body.contains("encoding_format") && body["encoding_format"] != "float")
     throw ApiError(400, "only encoding_format 'float' is supported");
-  const auto t0 = Clock::now();
-  std::vector<Encoding> encodings;
+  std::vector<Encoding> encodings = server.encode(*model.pipeline, inputs, false, timings);
   int64_t tokens = 0;
-  for (const TaskInput& input : inputs) {
-    encodings.push_back(model.pipeline->encode(input, server.truncation(false)));
-    tokens += static_cast<int64_t>(encodings.back().size());
-  }
-  timings.tokenization_ms += ms_since(t0);
+  for (const Encoding& e : encodings) tokens += static_cast<int64_t>(e.size());
   auto future = server.batcher().submit(model.pipeline, Task::kEmbed, std::move(encodings), Pooling::kDefault, true);
   const auto embeddings = server.wait(future, timings).embeddings;
   Json data = Json::array();

@@ -38,7 +38,6 @@ Task inference_task(const Pipeline& p) {
 
 Json classification(HttpServer& server, const ServedModel& model, const Json& body, RequestTimings& timings) {
   const Json& p = parameters_of(body);
-  const bool single = body["inputs"].is_string();
   const auto texts = strings_or_string(body["inputs"], "inputs");
   const std::string function = p.value("function_to_apply", std::string("default"));
   if (function != "default" && function != "softmax" && function != "sigmoid" && function != "none")
@@ -46,10 +45,9 @@ Json classification(HttpServer& server, const ServedModel& model, const Json& bo
   const auto& labels = model.pipeline->config().labels;
   const int64_t top_k = std::clamp<int64_t>(int_parameter(p, "top_k", static_cast<int64_t>(labels.size())), 1,
                                             static_cast<int64_t>(labels.size()));
-  const auto t0 = Clock::now();
-  std::vector<Encoding> encodings;
-  for (const auto& text : texts) encodings.push_back(model.pipeline->encode(TaskInput{.text = text}, server.truncation(p.value("truncation", false))));
-  timings.tokenization_ms += ms_since(t0);
+  std::vector<TaskInput> inputs;
+  for (const auto& text : texts) inputs.push_back(TaskInput{.text = text});
+  std::vector<Encoding> encodings = server.encode(*model.pipeline, inputs, p.value("truncation", false), timings);
   auto future = server.batcher().submit(model.pipeline, Task::kClassify, std::move(encodings));
   const EncoderJobResult result = server.wait(future, timings);
   Json out = Json::array();
@@ -65,7 +63,6 @@ Json classification(HttpServer& server, const ServedModel& model, const Json& bo
     for (int64_t i = 0; i < top_k; ++i) ranked.push_back({{"label", labels[order[i]]}, {"score", scores[order[i]]}});
     out.push_back(ranked);
   }
-  (void)single;
   return out;  // [[{label, score}, ...]] per input, as the Inference API answers
 }
 

@@ -142,11 +142,8 @@ void infer(HttpServer& server, const std::string& name, const httplib::Request& 
       for (const TaskInput& input : inputs) texts.push_back(server.generate(model, input, options, timings).text);
       outputs = {{{"name", "text"}, {"datatype", "BYTES"}, {"shape", batch_shape}, {"data", texts}}};
     } else {
-      const auto t0 = Clock::now();
-      std::vector<Encoding> encodings;
-      for (const TaskInput& input : inputs) encodings.push_back(model.pipeline->encode(input, server.truncation(false)));
-      timings.tokenization_ms += ms_since(t0);
-      auto future = server.batcher().submit(model.pipeline, task, std::move(encodings), Pooling::kDefault, false);
+      auto future = server.batcher().submit(model.pipeline, task, server.encode(*model.pipeline, inputs, false, timings),
+                                            Pooling::kDefault, false);
       const EncoderJobResult result = server.wait(future, timings);
       if (task == Task::kClassify) {
         Json labels = Json::array(), scores = Json::array(), logits = Json::array();

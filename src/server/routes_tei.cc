@@ -29,26 +29,11 @@ Json object_body(const httplib::Request& request) {
   return body;
 }
 
-std::vector<Encoding> encode_texts(HttpServer& server, const Pipeline& pipeline, const std::vector<TaskInput>& inputs,
-                                   bool truncate, RequestTimings& timings) {
-  const auto t0 = Clock::now();
-  std::vector<Encoding> encodings;
-  for (const TaskInput& input : inputs) {
-    Encoding e = pipeline.encode(input, server.truncation(truncate));
-    if (e.size() == 0) throw ApiError(422, "an input has no tokens", "empty");
-    encodings.push_back(std::move(e));
-  }
-  timings.tokenization_ms += ms_since(t0);
-  server.metrics().add_tokens("input", std::accumulate(encodings.begin(), encodings.end(), int64_t{0},
-                                                       [](int64_t s, const Encoding& e) { return s + static_cast<int64_t>(e.size()); }));
-  return encodings;
-}
-
 std::vector<EmbedResult> embed_texts(HttpServer& server, const ServedModel& model, const std::vector<std::string>& texts,
                                      bool normalize, bool truncate, RequestTimings& timings) {
   std::vector<TaskInput> inputs;
   for (const auto& t : texts) inputs.push_back(TaskInput{.text = t});
-  auto future = server.batcher().submit(model.pipeline, Task::kEmbed, encode_texts(server, *model.pipeline, inputs, truncate, timings),
+  auto future = server.batcher().submit(model.pipeline, Task::kEmbed, server.encode(*model.pipeline, inputs, truncate, timings),
                                         Pooling::kDefault, normalize);
   return server.wait(future, timings).embeddings;
 }
@@ -89,7 +74,7 @@ void predict(HttpServer& server, const httplib::Request& request, httplib::Respo
   }
   const bool raw = bool_field(body, "raw_scores", false);
   auto future = server.batcher().submit(model.pipeline, Task::kClassify,
-                                        encode_texts(server, *model.pipeline, inputs, bool_field(body, "truncate", false), timings));
+                                        server.encode(*model.pipeline, inputs, bool_field(body, "truncate", false), timings));
   const auto results = server.wait(future, timings).classifications;
   const auto& labels = model.pipeline->config().labels;
   Json out = Json::array();
@@ -116,7 +101,7 @@ void rerank(HttpServer& server, const httplib::Request& request, httplib::Respon
   std::vector<TaskInput> inputs;
   for (const auto& t : texts) inputs.push_back(TaskInput{.text = body["query"].get<std::string>(), .text_pair = t});
   auto future = server.batcher().submit(model.pipeline, Task::kClassify,
-                                        encode_texts(server, *model.pipeline, inputs, bool_field(body, "truncate", false), timings));
+                                        server.encode(*model.pipeline, inputs, bool_field(body, "truncate", false), timings));
   const auto results = server.wait(future, timings).classifications;
   const bool raw = bool_field(body, "raw_scores", false), return_text = bool_field(body, "return_text", false);
   std::vector<std::pair<float, std::size_t>> scored;
@@ -152,7 +137,6 @@ void similarity(HttpServer& server, const httplib::Request& request, httplib::Re
 
 void tokenize(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings& timings) {
   const Json body = object_body(request);
-  const bool single = body["inputs"].is_string();
   const auto texts = strings_or_string(body["inputs"], "inputs");
   const bool specials = bool_field(body, "add_special_tokens", true);
   const ServedModel& model = server.model_for("", Task::kTokenize);
@@ -160,7 +144,6 @@ void tokenize(HttpServer& server, const httplib::Request& request, httplib::Resp
   Json out = Json::array();
   for (const auto& text : texts) {
     const Encoding e = model.pipeline->tokenizer().encode(text, specials);
-    const std::u32string chars = utf8::decode(text);
     std::vector<std::size_t> byte_starts;
     utf8::decode(text, &byte_starts);
     byte_starts.push_back(text.size());
@@ -179,7 +162,7 @@ void tokenize(HttpServer& server, const httplib::Request& request, httplib::Resp
     out.push_back(tokens);
   }
   timings.tokenization_ms += ms_since(t0);
-  HttpServer::send_json(response, single ? out : out);
+  HttpServer::send_json(response, out);  // a list per input, also for a single string, as TEI
 }
 
 void decode(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings&) {

@@ -24,9 +24,13 @@ const char* task_name(Task task) {
   return "?";
 }
 
+namespace {
+constexpr Task kAllTasks[] = {Task::kTokenize, Task::kClassify, Task::kQuestionAnswering, Task::kEmbed,
+                              Task::kFillMask, Task::kGenerate, Task::kForward};
+}  // namespace
+
 Task parse_task(const std::string& name) {
-  for (Task t : {Task::kTokenize, Task::kClassify, Task::kQuestionAnswering, Task::kEmbed, Task::kFillMask,
-                 Task::kGenerate, Task::kForward})
+  for (Task t : kAllTasks)
     if (name == task_name(t)) return t;
   throw Error("unknown task '" + name + "' (expected tokenize, classify, qa, embed, fill-mask, generate or forward)");
 }
@@ -82,8 +86,7 @@ bool Pipeline::supports(Task task) const {
 
 std::vector<Task> Pipeline::tasks() const {
   std::vector<Task> out;
-  for (Task t : {Task::kTokenize, Task::kClassify, Task::kQuestionAnswering, Task::kEmbed, Task::kFillMask,
-                 Task::kGenerate, Task::kForward})
+  for (Task t : kAllTasks)
     if (supports(t)) out.push_back(t);
   return out;
 }

@@ -219,6 +219,7 @@ void Tokenizer::finish_loading(const std::string& where) {
     for (const TemplatePiece& piece : *pieces)
       if (!piece.is_sequence && (piece.id < 0 || static_cast<std::size_t>(piece.id) >= vocabulary.size()))
         throw Error(where + ": post_processor token '" + piece.token + "' has an id outside the vocabulary");
+  for (AddedToken& token : added_tokens_) token.characters = utf8::decode(token.content);
   std::stable_sort(added_tokens_.begin(), added_tokens_.end(),
                    [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
   for (const char* name : {"[MASK]", "<mask>"})
@@ -312,17 +313,14 @@ Encoding Tokenizer::encode_sequence(const std::string& text, int8_t sequence) co
   };
 
   // Added tokens are matched in the raw text, leftmost first, longest first.
-  std::vector<std::u32string> contents;
-  contents.reserve(added_tokens_.size());
-  for (const AddedToken& token : added_tokens_) contents.push_back(utf8::decode(token.content));
   std::size_t segment_start = 0, i = 0;
   while (i < n) {
     const AddedToken* match = nullptr;
     std::size_t match_length = 0;
-    for (std::size_t t = 0; t < added_tokens_.size(); ++t) {
-      const std::u32string& c = contents[t];
+    for (const AddedToken& token : added_tokens_) {
+      const std::u32string& c = token.characters;
       if (c.size() <= n - i && std::u32string_view(chars).substr(i, c.size()) == c) {
-        match = &added_tokens_[t];
+        match = &token;
         match_length = c.size();
         break;
       }
@@ -346,7 +344,7 @@ Encoding Tokenizer::encode_sequence(const std::string& text, int8_t sequence) co
 }
 
 void Tokenizer::trim_byte_level_offsets(Encoding& encoding) const {
-  const std::string space = utf8::encode(std::u32string(1, byte_to_unicode(' ')));
+  static const std::string space = utf8::encode(std::u32string(1, byte_to_unicode(' ')));  // "Ġ"
   for (std::size_t i = 0; i < encoding.size(); ++i) {
     const std::string& token = encoding.tokens[i];
     std::size_t leading = 0, trailing = 0;

@@ -28,6 +28,7 @@ enum class TruncationStrategy { kLongestFirst, kOnlyFirst, kOnlySecond };
 
 struct AddedToken {
   std::string content;
+  std::u32string characters;  // content as code points, for matching
   int32_t id = 0;
   bool special = false;
   bool lstrip = false;  // also absorb whitespace on the left of a match
