@@ -80,9 +80,9 @@ int main(int argc, char** argv) {
       const double conditional = median_ms([&] { ops::fff_conditional(fff, x.data(), tokens, y.data()); }, budget);
       auto dense = [&](int64_t width, const float* w_in, const float* b_in, const float* w_out) {
         return median_ms([&] {
-          ops::Linear{w_in, b_in, h, width, false}.apply(x.data(), tokens, inner.data());
+          ops::Linear::fp32(w_in, b_in, h, width).apply(x.data(), tokens, inner.data());
           ops::activate(ops::Activation::kGeluErf, inner.data(), tokens * width);
-          ops::Linear{w_out, bias_h.data(), width, h, false}.apply(inner.data(), tokens, y.data());
+          ops::Linear::fp32(w_out, bias_h.data(), width, h).apply(inner.data(), tokens, y.data());
         }, budget);
       };
       const double d4095 = dense(nodes, in.data(), bias.data(), out.data());

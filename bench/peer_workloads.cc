@@ -1,12 +1,13 @@
 // snapformer_bench: the peer kit's workloads (../shared/bench/bench_cases.py)
 // run through snapformer, written as the runtime JSON that compare.py reads.
 //
-//   snapformer_bench --models DIR --threads N [--quick] --out FILE.json
+//   snapformer_bench --models DIR --threads N [--quick] [--dtypes fp32,int8,bf16] --out FILE.json
 //
-// bert-cls/fp32/b{B}/s{S}: one classification forward of B sequences of S
-// random tokens (packed, no padding) -> logits; gpt2/fp32/ttft/p6: the
-// 6-token prompt's forward + LM head + argmax; gpt2/fp32/decode/p6+20: greedy
-// decoding with the KV cache, mean ms per token over tokens 2..20.
+// bert-cls/{dtype}/b{B}/s{S}: one classification forward of B sequences of S
+// random tokens (packed, no padding) -> logits; gpt2/{dtype}/ttft/p6: the
+// 6-token prompt's forward + LM head + argmax; gpt2/{dtype}/decode/p6+20:
+// greedy decoding with the KV cache, mean ms per token over tokens 2..20.
+// The peers time int8 at batch 1 only; so does this for int8 and bf16.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "ops/precision.h"
 #include "ops/threads.h"
 #include "tasks/pipeline.h"
 #include "util/json_file.h"
+#include "util/memory_policy.h"
 
 using namespace snapformer;
 using Clock = std::chrono::steady_clock;
@@ -47,26 +50,41 @@ int main(int argc, char** argv) {
   std::string models = ".bench/models", out;
   int threads = 1;
   bool quick = false;
+  std::vector<ops::Precision> precisions{ops::Precision::kFp32};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--quick") quick = true;
     else if (i + 1 < argc && flag == "--models") models = argv[++i];
     else if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
     else if (i + 1 < argc && flag == "--out") out = argv[++i];
+    else if (i + 1 < argc && flag == "--dtypes") {
+      precisions.clear();
+      std::string list = argv[++i];
+      for (std::size_t at = 0; at <= list.size();) {
+        const std::size_t comma = std::min(list.find(',', at), list.size());
+        precisions.push_back(ops::parse_precision(list.substr(at, comma - at)));
+        at = comma + 1;
+      }
+    }
   }
+  keep_freed_memory_for_reuse();  // as the snapformer command does
   ops::set_num_threads(threads);
   Json workloads = Json::object();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(1000, 28999);
 
+  for (const ops::Precision precision : precisions) {
+  const std::string dtype = ops::precision_name(precision);
+  const LoadOptions load_options{precision};
   for (const std::string model : {"bert-cls", "distilbert-cls"}) {
     const std::string dir = models + "/" + model;
     if (!std::filesystem::exists(dir)) continue;
-    const auto pipeline = Pipeline::load(dir);
+    const auto pipeline = Pipeline::load(dir, false, load_options);
     // (batch, seq, full reps, quick reps, warm-up) as bench_cases.REPS
     const int shapes[][5] = {{1, 8, 30, 10, 3}, {1, 32, 20, 7, 2}, {1, 128, 10, 4, 2},
                              {1, 512, 5, 2, 1}, {8, 128, 5, 2, 1}, {32, 128, 3, 1, 1}};
     for (const auto& s : shapes) {
+      if (precision != ops::Precision::kFp32 && s[0] != 1) continue;
       std::vector<Encoding> batch(static_cast<std::size_t>(s[0]));
       for (Encoding& e : batch)
         for (int t = 0; t < s[1]; ++t) e.push(token(rng), "", {}, 0, 0, false);
@@ -77,7 +95,7 @@ int main(int argc, char** argv) {
         pipeline->classify_encoded(batch);
         ms.push_back(elapsed_ms(t0));
       }
-      const std::string name = model + "/fp32/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
+      const std::string name = model + "/" + dtype + "/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
       workloads[name] = json_of(stats_of(ms), ms.size());
       std::fprintf(stderr, "%s: %.2f ms\n", name.c_str(), stats_of(ms).median);
     }
@@ -85,7 +103,7 @@ int main(int argc, char** argv) {
 
   const std::string gpt2 = models + "/gpt2";
   if (std::filesystem::exists(gpt2)) {
-    const auto pipeline = Pipeline::load(gpt2);
+    const auto pipeline = Pipeline::load(gpt2, false, load_options);
     const Gpt2Model& decoder = *pipeline->decoder();
     const int64_t h = decoder.config().hidden_size;
     std::vector<int32_t> prompt(6);
@@ -110,9 +128,11 @@ int main(int argc, char** argv) {
       ttft.push_back(first);
       per_token.push_back(elapsed_ms(second_start) / 19.0);
     }
-    workloads["gpt2/fp32/ttft/p6"] = json_of(stats_of(ttft), ttft.size());
-    workloads["gpt2/fp32/decode/p6+20"] = json_of(stats_of(per_token), per_token.size());
-    std::fprintf(stderr, "gpt2 ttft %.2f ms, decode %.2f ms/token\n", stats_of(ttft).median, stats_of(per_token).median);
+    workloads["gpt2/" + dtype + "/ttft/p6"] = json_of(stats_of(ttft), ttft.size());
+    workloads["gpt2/" + dtype + "/decode/p6+20"] = json_of(stats_of(per_token), per_token.size());
+    std::fprintf(stderr, "gpt2/%s ttft %.2f ms, decode %.2f ms/token\n", dtype.c_str(), stats_of(ttft).median,
+                 stats_of(per_token).median);
+  }
   }
   const Json report = {{"runtime", "snapformer 0.1.0"}, {"threads", threads}, {"workloads", workloads}};
   if (out.empty()) {

@@ -62,7 +62,7 @@ TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
   const auto w = random_values(static_cast<std::size_t>(n * k), rng);
   const auto bias = random_values(static_cast<std::size_t>(n), rng);
   for (bool input_major : {false, true}) {
-    ops::Linear linear{w.data(), bias.data(), k, n, input_major};
+    const auto linear = ops::Linear::fp32(w.data(), bias.data(), k, n, input_major);
     const int64_t rows = ops::kSmallGemmRows + 5;  // BLAS path
     const auto x = random_values(static_cast<std::size_t>(rows * k), rng);
     std::vector<float> all(static_cast<std::size_t>(rows * n)), few(all.size());
@@ -105,6 +105,35 @@ TEST_P(KernelIsa, GeluErfMatchesStdErf) {
   }
 }
 
+TEST_P(KernelIsa, GeluTanhMatchesStdTanh) {
+  std::vector<float> x;
+  for (float v = -12.0f; v <= 12.0f; v += 0.001f) x.push_back(v);
+  x.push_back(-100.0f);
+  x.push_back(100.0f);
+  std::vector<float> y = x;
+  ops::activate(ops::Activation::kGeluTanh, y.data(), static_cast<int64_t>(y.size()));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double v = x[i];
+    const double expected = 0.5 * v * (1.0 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+    ASSERT_NEAR(y[i], expected, 2e-6 * std::max(1.0, std::abs(expected))) << "x = " << x[i];
+  }
+}
+
+TEST_P(KernelIsa, SoftmaxMatchesStdExp) {
+  std::mt19937 rng(9);
+  for (int64_t n : {1, 7, 16, 33, 200}) {
+    auto x = random_values(static_cast<std::size_t>(n), rng);
+    for (float& v : x) v *= 20;
+    if (n > 3) x[2] = -std::numeric_limits<float>::infinity();  // a masked position
+    std::vector<double> expected(x.size());
+    const double maximum = *std::max_element(x.begin(), x.end());
+    double sum = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) sum += expected[i] = std::exp(x[i] - maximum);
+    ops::softmax(x.data(), n);
+    for (std::size_t i = 0; i < x.size(); ++i) ASSERT_NEAR(x[i], expected[i] / sum, 1e-6) << "n=" << n << " i=" << i;
+  }
+}
+
 }  // namespace
 }  // namespace snapformer
 
@@ -132,6 +161,117 @@ TEST(Attention, GemmFormMatchesRowForm) {
       }
       for (std::size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], slow[i], 1e-5) << "causal " << causal;
     }
+}
+
+}  // namespace
+}  // namespace snapformer
+
+#include "ops/quantize.h"
+
+namespace snapformer {
+namespace {
+
+// A Linear in `precision` over weights lowered like LinearWeights does.
+struct LoweredLinear {
+  std::vector<std::uint16_t> bf16;
+  std::vector<std::int8_t> q;
+  std::vector<float> scale;
+  std::vector<std::int32_t> sum;
+  ops::Linear linear;
+
+  LoweredLinear(const std::vector<float>& w, const float* bias, int64_t in, int64_t out, bool input_major,
+                ops::Precision precision) {
+    linear = ops::Linear::fp32(w.data(), bias, in, out, input_major);
+    linear.precision = precision;
+    if (precision == ops::Precision::kBf16) {
+      bf16.resize(w.size());
+      ops::weight_to_bfloat16(w.data(), out, in, input_major, bf16.data());
+      linear.weight_bf16 = bf16.data();
+    } else if (precision == ops::Precision::kInt8) {
+      q.resize(w.size());
+      scale.resize(static_cast<std::size_t>(out));
+      sum.resize(static_cast<std::size_t>(out));
+      ops::quantize_weight_int8(w.data(), out, in, input_major, q.data(), scale.data(), sum.data());
+      linear.weight_int8 = q.data();
+      linear.weight_scale = scale.data();
+      linear.weight_sum = sum.data();
+    }
+  }
+};
+
+class LowPrecision : public ::testing::TestWithParam<ops::Precision> {};
+
+// Every shape class the models use: decode rows (1), small and large blocks,
+// widths that do and do not split evenly over the threads, and both layouts.
+TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
+  std::mt19937 rng(5);
+  // bf16 keeps 8 bits of mantissa (relative 2^-9 per value); int8 keeps
+  // 127 weight and 255 activation levels. Errors are relative to the output scale.
+  const double tolerance = GetParam() == ops::Precision::kBf16 ? 0.01 : 0.03;
+  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}})
+    for (int64_t rows : {1, 3, 17, 64})
+      for (bool input_major : {false, true}) {
+        const auto w = random_values(static_cast<std::size_t>(in * out), rng);
+        const auto bias = random_values(static_cast<std::size_t>(out), rng);
+        auto x = random_values(static_cast<std::size_t>(rows * in), rng);
+        for (std::size_t i = 0; i < x.size(); i += 7) x[i] = std::abs(x[i]) * 3;  // skewed, like GELU outputs
+        const auto reference = ops::Linear::fp32(w.data(), bias.data(), in, out, input_major);
+        const LoweredLinear lowered(w, bias.data(), in, out, input_major, GetParam());
+        std::vector<float> expected(static_cast<std::size_t>(rows * out)), actual(expected.size());
+        reference.apply(x.data(), rows, expected.data());
+        lowered.linear.apply(x.data(), rows, actual.data());
+        double scale = 0;
+        for (float v : expected) scale = std::max(scale, static_cast<double>(std::abs(v)));
+        for (std::size_t i = 0; i < expected.size(); ++i)
+          ASSERT_NEAR(actual[i], expected[i], tolerance * scale)
+              << ops::precision_name(GetParam()) << " in=" << in << " out=" << out << " rows=" << rows
+              << " input_major=" << input_major << " at " << i;
+      }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LowPrecision, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),
+                         [](const auto& info) { return std::string(ops::precision_name(info.param)); });
+
+TEST(Quantize, RowsKeepZeroExactAndRoundTrip) {
+  const std::vector<float> x{0.0f, -1.0f, 2.0f, 0.5f, -0.25f, 0.0f};
+  std::vector<std::uint8_t> q(x.size());
+  float scale = 0;
+  std::int32_t zero = 0;
+  ops::quantize_rows_uint8(x.data(), 1, static_cast<int64_t>(x.size()), 255, q.data(), &scale, &zero);
+  EXPECT_EQ(q[0], zero);
+  for (std::size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(scale * (q[i] - zero), x[i], scale / 2 + 1e-6);
+  ops::quantize_rows_uint8(x.data(), 1, static_cast<int64_t>(x.size()), 127, q.data(), &scale, &zero);
+  for (std::uint8_t v : q) EXPECT_LE(v, 127);
+}
+
+TEST(Quantize, VectorAndScalarColumnsRoundAlike) {
+  std::mt19937 rng(2);
+  auto x = random_values(37, rng);  // two 16-lane blocks and a scalar tail
+  std::vector<std::uint8_t> q(x.size());
+  float scale = 0;
+  std::int32_t zero = 0;
+  ops::quantize_rows_uint8(x.data(), 1, 37, 255, q.data(), &scale, &zero);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const float expected = std::min(255.0f, std::max(0.0f, std::floor(x[i] / scale + zero + 0.5f)));
+    EXPECT_NEAR(q[i], expected, 1.0f) << i;  // 1/scale vs division may differ by one step at a tie
+    EXPECT_NEAR(scale * (q[i] - zero), x[i], scale * 0.51f) << i;
+  }
+}
+
+TEST(Quantize, WeightsPerChannelWithSums) {
+  const std::vector<float> w{1.0f, -0.5f, 0.25f, 0.0f, 0.0f, 0.0f};  // [2, 3]: second channel all zero
+  std::vector<std::int8_t> q(6);
+  std::vector<float> scale(2);
+  std::vector<std::int32_t> sum(2);
+  ops::quantize_weight_int8(w.data(), 2, 3, false, q.data(), scale.data(), sum.data());
+  EXPECT_EQ(q[0], 127);
+  EXPECT_EQ(q[1], -64);  // -63.5 rounds to even
+  EXPECT_EQ(sum[0], 127 - 64 + 32);
+  EXPECT_EQ(scale[1], 0.0f);
+  EXPECT_EQ(sum[1], 0);
+  EXPECT_EQ(ops::float_to_bfloat16(1.0f), 0x3f80);
+  EXPECT_EQ(ops::float_to_bfloat16(1.00390625f), 0x3f80);  // a tie rounds to even
+  EXPECT_EQ(ops::float_to_bfloat16(1.01171875f), 0x3f82);  // a tie rounds to even (up)
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "util/error.h"
+#include "util/memory_policy.h"
 
 namespace {
 
@@ -35,6 +36,7 @@ void use_huge_page_heap(char** argv) {
 
 int main(int argc, char** argv) {
   use_huge_page_heap(argv);
+  snapformer::keep_freed_memory_for_reuse();
   std::ios::sync_with_stdio(false);
   if (argc < 2) {
     std::cerr << kUsage;

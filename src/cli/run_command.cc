@@ -83,12 +83,12 @@ void print(bool json, const Json& value, const std::string& text) {
 int run_command(const std::vector<std::string>& raw) {
   const Arguments args(raw, {"json", "truncate", "normalize", "do-sample", "help"},
                        {"model", "task", "input-file", "max-length", "pooling", "max-new-tokens", "temperature", "top-k",
-                        "top-p", "repetition-penalty", "seed", "stop", "threads", "max-answer-length"});
+                        "top-p", "repetition-penalty", "seed", "stop", "threads", "max-answer-length", "dtype"});
   if (args.flag("help")) {
     std::cout << "usage: snapformer run --model DIR --task TASK [--json] [--input-file FILE|-] [--truncate]\n"
                  "                      [--max-length N] [TEXT...]\n"
                  "tasks: tokenize classify qa embed fill-mask generate forward\n"
-                 "--threads N (default: all cores)\n"
+                 "--threads N (default: all cores)   --dtype fp32|bf16|int8 (default: the folder's own, fp32)\n"
                  "embed: --pooling cls|mean --normalize    generate: --max-new-tokens N --do-sample\n"
                  "       --temperature T --top-k K --top-p P --repetition-penalty R --seed S --stop TEXT\n";
     return 0;
@@ -104,7 +104,9 @@ int run_command(const std::vector<std::string>& raw) {
   const auto since_start = [&] {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   };
-  const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize);
+  LoadOptions load_options;
+  if (const auto dtype = args.value("dtype")) load_options.precision = ops::parse_precision(*dtype);
+  const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize, load_options);
   if (timing) std::cerr << "timing: load " << since_start() << " ms\n";
   if (!pipeline->supports(task)) {
     throw Error(std::string("task '") + task_name(task) + "' is not supported by " + *model + " (" +

@@ -38,12 +38,12 @@ fs::path default_models_directory() {
 int serve_command(const std::vector<std::string>& raw) {
   const Arguments args(raw, {"log-requests", "help"},
                        {"model", "host", "port", "threads", "max-batch-tokens", "max-concurrent-requests",
-                        "max-input-length", "api-key", "max-body-bytes", "request-timeout", "client-timeout"});
+                        "max-input-length", "api-key", "max-body-bytes", "request-timeout", "client-timeout", "dtype"});
   if (args.flag("help")) {
     std::cout << "usage: snapformer serve [--model [NAME=]DIR]... [--host H] [--port P] [--threads N]\n"
                  "       [--max-batch-tokens N] [--max-concurrent-requests N] [--max-input-length N]\n"
                  "       [--api-key KEY] [--max-body-bytes N] [--request-timeout SECONDS] [--client-timeout SECONDS]\n"
-                 "       [--log-requests]\n"
+                 "       [--log-requests] [--dtype fp32|bf16|int8]\n"
                  "Without --model: the embedded lang-id-bert and fortune-gpt2 demo models.\n";
     return 0;
   }
@@ -71,7 +71,9 @@ int serve_command(const std::vector<std::string>& raw) {
     const fs::path dir = default_models_directory();
     specs = {(dir / "lang-id-bert").string(), (dir / "fortune-gpt2").string()};
   }
-  for (const std::string& spec : specs) registry->load(spec);
+  LoadOptions load_options;
+  if (const auto dtype = args.value("dtype")) load_options.precision = ops::parse_precision(*dtype);
+  for (const std::string& spec : specs) registry->load(spec, load_options);
 
   HttpServer server(registry, options);
   server.bind();

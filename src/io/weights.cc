@@ -127,6 +127,57 @@ std::optional<FloatTensor> Weights::get_optional(const std::vector<std::string>&
   return std::nullopt;
 }
 
+std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix) {
+  std::vector<std::string> out;
+  for (const auto& n : names) out.push_back(n + suffix);
+  return out;
+}
+
+std::optional<RawTensor> Weights::find_raw(const std::vector<std::string>& candidates) const {
+  for (const std::string& name : candidates) {
+    const auto located = locate(name);
+    if (!located) continue;
+    RawTensor raw;
+    raw.name = name;
+    raw.where = located->file->path() + ": tensor '" + name + "'";
+    raw.dtype = located->info->dtype;
+    raw.shape = located->info->shape;
+    raw.data = located->file->tensor_data(*located->info);
+    raw.bytes = located->info->end - located->info->begin;
+    return raw;
+  }
+  return std::nullopt;
+}
+
+std::vector<float> Weights::to_floats(const RawTensor& tensor) {
+  const std::size_t count = tensor.bytes / dtype_size(tensor.dtype);
+  std::vector<float> values(count);
+  switch (tensor.dtype) {
+    case DType::F32:
+      std::memcpy(values.data(), tensor.data, count * sizeof(float));
+      break;
+    case DType::F16:
+    case DType::BF16:
+      for (std::size_t i = 0; i < count; ++i) {
+        std::uint16_t v;
+        std::memcpy(&v, tensor.data + 2 * i, 2);
+        values[i] = tensor.dtype == DType::F16 ? half_to_float(v) : bfloat16_to_float(v);
+      }
+      break;
+    default:
+      throw Error(tensor.where + " has dtype " + dtype_name(tensor.dtype) + "; weights must be F32, F16 or BF16");
+  }
+  return values;
+}
+
+void Weights::release(const RawTensor& tensor) {
+  // Only whole pages inside the tensor: its neighbours may still be in use.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(tensor.data) + page - 1) & ~(page - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(tensor.data) + tensor.bytes) & ~(page - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 FloatTensor Weights::get(const std::vector<std::string>& candidates, const std::vector<int64_t>& expected_shape) {
   auto tensor = get_optional(candidates, expected_shape);
   if (!tensor) {

@@ -43,6 +43,19 @@ struct FloatTensor {
 
 std::string shape_string(const std::vector<int64_t>& shape);
 
+// Each name with `suffix` appended: candidate tensor names from base names.
+std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix);
+
+// A tensor exactly as stored (any dtype), in place in the mapping.
+struct RawTensor {
+  std::string name;  // the candidate that matched
+  std::string where;  // "FILE: tensor 'NAME'", for error messages
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const std::uint8_t* data = nullptr;
+  std::size_t bytes = 0;
+};
+
 class Weights {
  public:
   // Opens the weights of the model folder `directory`. Throws Error naming
@@ -60,6 +73,20 @@ class Weights {
   // Like get() but returns nullopt when no candidate exists.
   std::optional<FloatTensor> get_optional(const std::vector<std::string>& candidates,
                                           const std::vector<int64_t>& expected_shape = {});
+
+  // The first candidate that exists, as stored (no conversion, nothing
+  // recorded for prefaulting), or nullopt. For weights that the model
+  // converts itself (bf16, int8).
+  std::optional<RawTensor> find_raw(const std::vector<std::string>& candidates) const;
+
+  // The tensor as float32 in a new buffer the caller owns (F32 copied,
+  // F16/BF16 converted). Throws Error for other dtypes.
+  static std::vector<float> to_floats(const RawTensor& tensor);
+
+  // Tells the kernel that the tensor's pages are not needed any more (they
+  // were converted), so they leave the process's resident memory. Reading
+  // them again later is still safe: the mapping stays.
+  static void release(const RawTensor& tensor);
 
   // Starts a background thread that maps the pages of every F32 tensor
   // requested so far, in request order (models request tensors in the order

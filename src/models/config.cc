@@ -115,6 +115,12 @@ ModelConfig load_model_config(const std::string& directory) {
       json["architectures"][0].is_string())
     c.architecture = json["architectures"][0].get<std::string>();
   c.head = head_from_architecture(c.architecture);
+  const std::string stored = json_string_or(json, "snapformer_dtype", "fp32", path);
+  try {
+    c.stored_precision = ops::parse_precision(stored);
+  } catch (const Error& e) {
+    throw Error(path + ": snapformer_dtype: " + e.what());
+  }
 
   if (c.model_type == "bert" || c.model_type == "roberta") {
     c.family = c.model_type == "bert" ? ModelFamily::kBert : ModelFamily::kRoberta;

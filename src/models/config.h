@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "ops/elementwise.h"
+#include "ops/precision.h"
 
 namespace snapformer {
 
@@ -40,6 +41,9 @@ struct ModelConfig {
   bool fast_feedforward = false;  // intermed_type "fff": FFF trees; else a dense FF
   int64_t fff_depth = 0;          // intermed_depth D: D+1 neurons per token per tree
   int64_t fff_trees = 0;          // intermed_size: parallel trees (FFF) or width (dense FF)
+  // "snapformer_dtype" of a folder written by `snapformer quantize`: its
+  // linear layers are stored only in that precision. fp32 for any other folder.
+  ops::Precision stored_precision = ops::Precision::kFp32;
 
   // Longest token sequence the model accepts.
   int64_t max_sequence_length() const { return max_positions - position_offset; }

@@ -10,29 +10,18 @@
 
 namespace snapformer {
 
-namespace {
-std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix) {
-  std::vector<std::string> out;
-  for (const auto& n : names) out.push_back(n + suffix);
-  return out;
-}
-}  // namespace
-
 ops::Linear EncoderModel::linear(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias) {
-  ops::Linear l;
-  l.in = in;
-  l.out = out;
-  l.weight = weights_->get(with_suffix(base_names, ".weight"), {out, in}).data;
-  if (bias) l.bias = weights_->get(with_suffix(base_names, ".bias"), {out}).data;
-  return l;
+  return linears_->load(base_names, in, out, bias);
 }
 
 EncoderModel::LayerNormWeights EncoderModel::norm(const std::vector<std::string>& base_names, int64_t dim) {
   return {weights_->get(with_suffix(base_names, ".weight"), {dim}), weights_->get(with_suffix(base_names, ".bias"), {dim})};
 }
 
-EncoderModel::EncoderModel(const std::string& directory, ModelConfig config)
-    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+EncoderModel::EncoderModel(const std::string& directory, ModelConfig config, ops::Precision precision)
+    : config_(std::move(config)),
+      weights_(std::make_unique<Weights>(directory)),
+      linears_(std::make_unique<LinearWeights>(*weights_, precision)) {
   const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
   prefix_ = std::string(family_name(config_.family)) + ".";
   word_embeddings_ = weights_->get(body("embeddings.word_embeddings.weight"), {config_.vocab_size, h});
@@ -99,11 +88,12 @@ void EncoderModel::load_head() {
       const std::string head = bert ? "cls.predictions" : "lm_head";
       mlm_bias_ = weights_->get({head + ".bias", head + ".decoder.bias"}, {config_.vocab_size}).data;
       // The decoder is tied to the word embeddings; a stored copy is used if present.
-      mlm_decoder_.in = h;
-      mlm_decoder_.out = config_.vocab_size;
-      auto decoder = weights_->get_optional({head + ".decoder.weight"}, {config_.vocab_size, h});
-      mlm_decoder_.weight = decoder ? decoder->data : word_embeddings_.data;
-      mlm_decoder_.bias = mlm_bias_;
+      if (weights_->contains({head + ".decoder.weight"})) {
+        mlm_decoder_ = linears_->load({head + ".decoder"}, h, config_.vocab_size, /*bias=*/false);
+        mlm_decoder_.bias = mlm_bias_;
+      } else {
+        mlm_decoder_ = linears_->tied(head + ".decoder", word_embeddings_, mlm_bias_);
+      }
       break;
     }
     case HeadKind::kNone:

@@ -18,6 +18,7 @@
 #include "models/config.h"
 #include "models/encoder_interface.h"
 #include "models/packed_batch.h"
+#include "models/linear_weights.h"
 #include "ops/linear.h"
 
 namespace snapformer {
@@ -26,7 +27,7 @@ class EncoderModel final : public Encoder {
  public:
   // Loads the body and, if present in the config, the head. Throws Error
   // naming the missing or mis-shaped tensor.
-  EncoderModel(const std::string& directory, ModelConfig config);
+  EncoderModel(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const override { return config_; }
 
@@ -36,7 +37,7 @@ class EncoderModel final : public Encoder {
   // last_hidden_state for every token: [batch.tokens(), hidden].
   std::vector<float> forward(const PackedBatch& batch) const override;
 
-  bool has_pooler() const override { return pooler_.weight != nullptr; }
+  bool has_pooler() const override { return pooler_.out != 0; }
   // BERT pooler (dense + tanh on the first token of each sequence): [sequences, hidden].
   std::vector<float> pool(const std::vector<float>& hidden, const PackedBatch& batch) const override;
 
@@ -68,6 +69,7 @@ class EncoderModel final : public Encoder {
 
   ModelConfig config_;
   std::unique_ptr<Weights> weights_;
+  std::unique_ptr<LinearWeights> linears_;  // after weights_: borrows from it
   std::string prefix_;  // "bert.", "roberta." or "distilbert."
   FloatTensor word_embeddings_, position_embeddings_;
   std::optional<FloatTensor> token_type_embeddings_;

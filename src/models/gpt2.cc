@@ -15,17 +15,13 @@ FloatTensor Gpt2Model::tensor(const std::string& name, const std::vector<int64_t
 }
 
 ops::Linear Gpt2Model::conv1d(const std::string& name, int64_t in, int64_t out) {
-  ops::Linear l;
-  l.in = in;
-  l.out = out;
-  l.input_major = true;
-  l.weight = tensor(name + ".weight", {in, out}).data;
-  l.bias = tensor(name + ".bias", {out}).data;
-  return l;
+  return linears_->load({"transformer." + name, name}, in, out, /*bias=*/true, /*input_major=*/true);
 }
 
-Gpt2Model::Gpt2Model(const std::string& directory, ModelConfig config)
-    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+Gpt2Model::Gpt2Model(const std::string& directory, ModelConfig config, ops::Precision precision)
+    : config_(std::move(config)),
+      weights_(std::make_unique<Weights>(directory)),
+      linears_(std::make_unique<LinearWeights>(*weights_, precision)) {
   const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
   wte_ = tensor("wte.weight", {config_.vocab_size, h});
   wpe_ = tensor("wpe.weight", {config_.max_positions, h});
@@ -44,10 +40,9 @@ Gpt2Model::Gpt2Model(const std::string& directory, ModelConfig config)
   }
   ln_f_gamma_ = tensor("ln_f.weight", {h});
   ln_f_beta_ = tensor("ln_f.bias", {h});
-  lm_head_.in = h;
-  lm_head_.out = config_.vocab_size;
-  auto head = weights_->get_optional({"lm_head.weight"}, {config_.vocab_size, h});
-  lm_head_.weight = head ? head->data : wte_.data;
+  // Tied to wte unless stored (a quantized folder stores its lowered copy under lm_head).
+  lm_head_ = weights_->contains({"lm_head.weight"}) ? linears_->load({"lm_head"}, h, config_.vocab_size, /*bias=*/false)
+                                                     : linears_->tied("lm_head", wte_, nullptr);
   weights_->prefault_in_background();
 }
 

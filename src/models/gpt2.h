@@ -16,13 +16,14 @@
 
 #include "io/weights.h"
 #include "models/config.h"
+#include "models/linear_weights.h"
 #include "ops/linear.h"
 
 namespace snapformer {
 
 class Gpt2Model {
  public:
-  Gpt2Model(const std::string& directory, ModelConfig config);
+  Gpt2Model(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const { return config_; }
 
@@ -60,6 +61,7 @@ class Gpt2Model {
 
   ModelConfig config_;
   std::unique_ptr<Weights> weights_;
+  std::unique_ptr<LinearWeights> linears_;  // after weights_: borrows from it
   FloatTensor wte_, wpe_, ln_f_gamma_, ln_f_beta_;
   std::vector<Layer> layers_;
   ops::Linear lm_head_;

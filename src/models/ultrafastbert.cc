@@ -9,13 +9,16 @@
 
 namespace snapformer {
 
-UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig config)
-    : config_(std::move(config)), weights_(std::make_unique<Weights>(directory)) {
+UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig config, ops::Precision precision)
+    : config_(std::move(config)),
+      weights_(std::make_unique<Weights>(directory)),
+      linears_(std::make_unique<LinearWeights>(*weights_, precision)) {
   const int64_t h = config_.hidden_size;
   auto tensor = [&](const std::string& name, const std::vector<int64_t>& shape) { return weights_->get({name}, shape); };
   word_embedding_ = tensor("encoder.embedding.word_embedding.weight", {config_.vocab_size, h});
-  const auto decoder = weights_->get_optional({"decoder.weight"}, {config_.vocab_size, h});
-  decoder_ = decoder ? decoder->data : word_embedding_.data;  // tied when not stored
+  decoder_ = weights_->contains({"decoder.weight"})
+                 ? linears_->load({"decoder"}, h, config_.vocab_size, /*bias=*/false)
+                 : linears_->tied("decoder", word_embedding_, nullptr);  // tied when not stored
   position_scale_ = tensor("encoder.embedding.pos_embedding.scale_factor", {1}).data[0];
   embedding_gamma_ = tensor("encoder.embedding.norm.weight", {h});
   embedding_beta_ = tensor("encoder.embedding.norm.bias", {h});
@@ -40,8 +43,8 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
     layer.norm1_beta = tensor(p + "norm1.bias", {h});
     layer.norm2_gamma = tensor(p + "norm2.weight", {h});
     layer.norm2_beta = tensor(p + "norm2.bias", {h});
-    layer.query_key_value = {tensor(p + "attn.self_attention.query_key_value.weight", {3 * h, h}).data, nullptr, h, 3 * h, false};
-    layer.dense = {tensor(p + "attn.dense.weight", {h, h}).data, nullptr, h, h, false};
+    layer.query_key_value = linears_->load({p + "attn.self_attention.query_key_value"}, h, 3 * h, /*bias=*/false);
+    layer.dense = linears_->load({p + "attn.dense"}, h, h, /*bias=*/false);
     const auto factor = weights_->get_optional({p + "attn.self_attention.norm_factor"});
     if (factor && factor->size() != 1) throw Error(directory + ": tensor '" + p + "attn.self_attention.norm_factor' must hold one value");
     layer.norm_factor = factor ? factor->data[0] : 1.0f / std::sqrt(static_cast<float>(h / config_.num_heads));
@@ -54,8 +57,8 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
       layer.fff = {in.data, tensor(p + "ffn.linear_in.bias", {width}).data, by_node.data(), out.data, h, config_.fff_depth,
                    config_.fff_trees};
     } else {
-      layer.ff_in = {tensor(p + "ffn.dense_in.weight", {width, h}).data, nullptr, h, width, false};
-      layer.ff_out = {tensor(p + "ffn.dense_out.weight", {h, width}).data, nullptr, width, h, false};
+      layer.ff_in = linears_->load({p + "ffn.dense_in"}, h, width, /*bias=*/false);
+      layer.ff_out = linears_->load({p + "ffn.dense_out"}, width, h, /*bias=*/false);
     }
     layers_.push_back(layer);
   }
@@ -128,7 +131,7 @@ std::vector<float> UltraFastBertModel::masked_lm_logits(const std::vector<float>
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(selected.data() + i * h, hidden.data() + rows[i] * h, static_cast<std::size_t>(h) * sizeof(float));
   std::vector<float> logits(static_cast<std::size_t>(n * config_.vocab_size));
-  ops::Linear{decoder_, nullptr, h, config_.vocab_size, false}.apply(selected.data(), n, logits.data());
+  decoder_.apply(selected.data(), n, logits.data());
   return logits;
 }
 

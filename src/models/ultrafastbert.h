@@ -16,13 +16,14 @@
 #include "io/weights.h"
 #include "models/encoder_interface.h"
 #include "ops/fff.h"
+#include "models/linear_weights.h"
 #include "ops/linear.h"
 
 namespace snapformer {
 
 class UltraFastBertModel final : public Encoder {
  public:
-  UltraFastBertModel(const std::string& directory, ModelConfig config);
+  UltraFastBertModel(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const override { return config_; }
   std::vector<float> forward(const PackedBatch& batch) const override { return forward_traced(batch, nullptr, false); }
@@ -47,8 +48,9 @@ class UltraFastBertModel final : public Encoder {
 
   ModelConfig config_;
   std::unique_ptr<Weights> weights_;
+  std::unique_ptr<LinearWeights> linears_;  // after weights_: borrows from it
   FloatTensor word_embedding_, embedding_gamma_, embedding_beta_, final_gamma_, final_beta_;
-  const float* decoder_ = nullptr;
+  ops::Linear decoder_;  // MLM decoder, tied to word_embedding_ unless stored
   float position_scale_ = 1;
   std::vector<float> positions_;  // the sinusoid table [max_positions, hidden]
   std::vector<Layer> layers_;

@@ -61,7 +61,7 @@ void fff_conditional(const FffWeights& w, const float* x, int64_t tokens, float*
 void fff_dense_masked(const FffWeights& w, const float* x, int64_t tokens, float* y) {
   const int64_t h = w.hidden, nodes = w.nodes(), width = w.trees * nodes;
   std::vector<float> logits(static_cast<std::size_t>(tokens * width));
-  Linear{w.in, w.in_bias, h, width, false}.apply(x, tokens, logits.data());
+  Linear::fp32(w.in, w.in_bias, h, width).apply(x, tokens, logits.data());
   std::vector<float> masked(logits.size(), 0.0f);
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t tree = 0; tree < w.trees; ++tree) {
@@ -72,7 +72,7 @@ void fff_dense_masked(const FffWeights& w, const float* x, int64_t tokens, float
         n = 2 * n + 1 + (logits[at] > 0.0f ? 1 : 0);
       }
     }
-  Linear{w.out, nullptr, width, h, false}.apply(masked.data(), tokens, y);
+  Linear::fp32(w.out, nullptr, width, h).apply(masked.data(), tokens, y);
 }
 
 }  // namespace snapformer::ops

@@ -8,12 +8,11 @@
 #include <cstring>
 #include <string>
 
+#include "ops/onednn.h"
 #include "ops/small_gemm.h"
 #include "util/thread_pool.h"
 
 namespace snapformer::ops {
-
-extern "C" void omp_set_num_threads(int threads);  // libgomp, oneDNN's threading runtime
 
 namespace {
 
@@ -29,11 +28,7 @@ bool sgemm_with_onednn(bool transpose_a, bool transpose_b, int64_t m, int64_t n,
     return choice != nullptr && std::string(choice) == "openblas";
   }();
   if (disabled) return false;
-  thread_local const bool single_threaded = [] {
-    omp_set_num_threads(1);
-    return true;
-  }();
-  (void)single_threaded;
+  use_one_openmp_thread();
   return dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) ==
          dnnl_success;
 }
@@ -51,6 +46,8 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, f
 
 void Linear::apply(const float* x, int64_t rows, float* y) const {
   if (rows == 0) return;
+  if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y);
+  if (precision == Precision::kBf16) return apply_bf16(*this, x, rows, y);
   if (rows <= kSmallGemmRows) {
     // Few tokens: stream the weights in place instead of letting BLAS pack them.
     if (input_major) small_gemm_nn(x, rows, in, weight, out, bias, y);

@@ -1,11 +1,13 @@
-// Linear layers: y = x·Wᵀ + b over a block of rows.
+// Linear layers: y = x·Wᵀ + b over a block of rows, in the model's precision.
 //
-// Weights are borrowed (pointers into the model's mapped file or converted
-// buffers); a Linear never owns memory. Thread-safety: apply() is const and
-// reentrant; GEMMs run on the BLAS library's threads.
+// Weights are borrowed (pointers into the model's mapped file or into buffers
+// the model owns); a Linear never owns memory. Thread-safety: apply() is const
+// and reentrant; GEMMs run on the global thread pool.
 #pragma once
 
 #include <cstdint>
+
+#include "ops/precision.h"
 
 namespace snapformer::ops {
 
@@ -14,11 +16,34 @@ namespace snapformer::ops {
 inline constexpr int64_t kSmallGemmRows = 48;
 
 struct Linear {
-  const float* weight = nullptr;  // [out, in] (torch.nn.Linear) or [in, out] when input_major
-  const float* bias = nullptr;    // [out] or nullptr
   int64_t in = 0;
   int64_t out = 0;
+  const float* bias = nullptr;  // [out] or nullptr
+  Precision precision = Precision::kFp32;
+
+  // fp32: [out, in] (torch.nn.Linear) or [in, out] when input_major.
+  const float* weight = nullptr;
   bool input_major = false;  // GPT-2's Conv1D stores [in, out]
+
+  // bf16: [out, in] bfloat16 bits.
+  const std::uint16_t* weight_bf16 = nullptr;
+
+  // int8: [out, in] quantized per output channel (quantize.h), with the
+  // channel scales and the channels' sums of quantized values.
+  const std::int8_t* weight_int8 = nullptr;
+  const float* weight_scale = nullptr;
+  const std::int32_t* weight_sum = nullptr;
+
+  // A float32 layer over borrowed weights.
+  static Linear fp32(const float* weight, const float* bias, int64_t in, int64_t out, bool input_major = false) {
+    Linear l;
+    l.in = in;
+    l.out = out;
+    l.bias = bias;
+    l.weight = weight;
+    l.input_major = input_major;
+    return l;
+  }
 
   // y[rows, out] = x[rows, in] · W + b. `y` must not alias `x`.
   void apply(const float* x, int64_t rows, float* y) const;
@@ -27,5 +52,12 @@ struct Linear {
 // C[m,n] = A[m,k] · B[k,n] (row-major, leading dimensions given), optionally accumulating.
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// The low-precision paths of Linear::apply (lowp_linear.cc).
+void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y);
+void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y);
+
+// Throws Error when oneDNN cannot run `precision` on this CPU (bf16 needs AVX-512).
+void check_precision_supported(Precision precision);
 
 }  // namespace snapformer::ops

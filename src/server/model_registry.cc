@@ -6,7 +6,7 @@
 
 namespace snapformer {
 
-void ModelRegistry::load(const std::string& spec) {
+void ModelRegistry::load(const std::string& spec, const LoadOptions& options) {
   std::string name, directory = spec;
   const auto equals = spec.find('=');
   if (equals != std::string::npos) {
@@ -16,7 +16,7 @@ void ModelRegistry::load(const std::string& spec) {
   if (name.empty()) name = std::filesystem::path(directory).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(directory).lexically_normal().parent_path().filename().string();
   if (find(name) != nullptr) throw Error("two models are named '" + name + "' (use --model NAME=DIR)");
-  models_.push_back({name, Pipeline::load(directory)});
+  models_.push_back({name, Pipeline::load(directory, /*tokenizer_only=*/false, options)});
 }
 
 const ServedModel* ModelRegistry::find(const std::string& name) const {

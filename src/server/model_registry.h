@@ -19,7 +19,7 @@ struct ServedModel {
 class ModelRegistry {
  public:
   // Loads DIR under NAME ("NAME=DIR", or the folder's last path component).
-  void load(const std::string& spec);
+  void load(const std::string& spec, const LoadOptions& options = {});
   const std::vector<ServedModel>& models() const { return models_; }
   // nullptr if no model has that name.
   const ServedModel* find(const std::string& name) const;

@@ -35,7 +35,8 @@ Task parse_task(const std::string& name) {
   throw Error("unknown task '" + name + "' (expected tokenize, classify, qa, embed, fill-mask, generate or forward)");
 }
 
-std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool tokenizer_only) {
+std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool tokenizer_only,
+                                         const LoadOptions& options) {
   if (!fs::is_directory(directory)) throw Error(directory + ": not a model folder (no such directory)");
   std::shared_ptr<Pipeline> p(new Pipeline());
   p->directory_ = directory;
@@ -54,12 +55,18 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
     return p;
   }
   p->config_ = load_model_config(directory);
+  const ops::Precision stored = p->config_.stored_precision;
+  p->precision_ = options.precision.value_or(stored);
+  if (stored != ops::Precision::kFp32 && p->precision_ != stored) {
+    throw Error(directory + ": the folder stores " + ops::precision_name(stored) +
+                " weights (written by snapformer quantize); load it with --dtype " + ops::precision_name(stored));
+  }
   if (p->config_.is_decoder()) {
-    p->decoder_ = std::make_unique<Gpt2Model>(directory, p->config_);
+    p->decoder_ = std::make_unique<Gpt2Model>(directory, p->config_, p->precision_);
   } else if (p->config_.family == ModelFamily::kCrammedBert) {
-    p->encoder_ = std::make_unique<UltraFastBertModel>(directory, p->config_);
+    p->encoder_ = std::make_unique<UltraFastBertModel>(directory, p->config_, p->precision_);
   } else {
-    p->encoder_ = std::make_unique<EncoderModel>(directory, p->config_);
+    p->encoder_ = std::make_unique<EncoderModel>(directory, p->config_, p->precision_);
   }
   p->max_length_ = p->config_.max_sequence_length();
   if (tokenizer_limit > 0 && tokenizer_limit < p->max_length_) p->max_length_ = tokenizer_limit;

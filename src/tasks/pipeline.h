@@ -110,16 +110,25 @@ struct ForwardResult {
   int64_t hidden_size = 0;
 };
 
+struct LoadOptions {
+  // The precision of the linear layers; nullopt: the folder's own (fp32, or
+  // what `snapformer quantize` stored). A quantized folder loads only in its
+  // own precision.
+  std::optional<ops::Precision> precision;
+};
+
 class Pipeline {
  public:
   // Loads a model folder (or a tokenizer-only folder when tokenizer_only).
   // Throws Error naming the bad file.
-  static std::shared_ptr<Pipeline> load(const std::string& directory, bool tokenizer_only = false);
+  static std::shared_ptr<Pipeline> load(const std::string& directory, bool tokenizer_only = false,
+                                        const LoadOptions& options = {});
 
   const std::string& directory() const { return directory_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   bool has_model() const { return encoder_ || decoder_; }
   const ModelConfig& config() const { return config_; }
+  ops::Precision precision() const { return precision_; }
   int64_t max_length() const { return max_length_; }
   bool supports(Task task) const;
   std::vector<Task> tasks() const;
@@ -154,6 +163,7 @@ class Pipeline {
 
   std::string directory_;
   ModelConfig config_;
+  ops::Precision precision_ = ops::Precision::kFp32;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::unique_ptr<Encoder> encoder_;
   std::unique_ptr<Gpt2Model> decoder_;

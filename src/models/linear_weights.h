@@ -1,0 +1,73 @@
+// LinearWeights: builds a model's ops::Linear layers in the precision the
+// model was loaded with, and owns whatever that conversion allocates.
+//
+//   fp32  the float32 weights, in place in the mapping (F16/BF16 converted
+//         by Weights).
+//   bf16  bfloat16 [out, in]: in place when the file already stores that
+//         (BF16 nn.Linear weights, or a folder written by `snapformer
+//         quantize --dtype bf16`), else converted at load.
+//   int8  int8 [out, in] + per-channel scales and sums: in place from a
+//         folder written by `snapformer quantize --dtype int8`, else
+//         quantized at load from F32/F16/BF16.
+//
+// Converted sources are released from resident memory as soon as they are
+// converted (Weights::release), so an int8 model does not keep both copies.
+//
+// Pre-converted tensors are named after the layer's weight with a suffix
+// (lowered_tensor_names): NAME.weight.bf16 [out, in] BF16; NAME.weight.int8
+// [out, in] I8, NAME.weight.scale [out] F32, NAME.weight.sum [out] I32.
+//
+// Ownership: Linears returned by load() borrow from this object and from
+// `weights`; both must outlive them. Not thread-safe (load time only).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "io/weights.h"
+#include "ops/linear.h"
+#include "ops/precision.h"
+
+namespace snapformer {
+
+class LinearWeights {
+ public:
+  LinearWeights(Weights& weights, ops::Precision precision);
+
+  ops::Precision precision() const { return precision_; }
+
+  // The layer whose weight is `BASE.weight` ([out, in], or [in, out] when
+  // input_major) and bias `BASE.bias` (when `bias`), for the first base name
+  // that exists. Throws Error naming the missing or misshapen tensor.
+  ops::Linear load(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias,
+                   bool input_major = false);
+
+  // A layer over a weight the model already holds as float32 [out, in]
+  // (tied weights: GPT-2's lm_head = wte, MLM decoders = word embeddings).
+  // `base_name` names its pre-converted tensors in quantized folders.
+  ops::Linear tied(const std::string& base_name, const FloatTensor& weight, const float* bias);
+
+ private:
+  // Fills the bf16/int8 fields of `linear` from pre-converted tensors named
+  // after `base`; false when the folder has none.
+  bool load_lowered(const std::string& base, ops::Linear& linear);
+  // Converts float32 weights into owned buffers.
+  void lower(const float* weight, bool input_major, ops::Linear& linear);
+
+  Weights& weights_;
+  ops::Precision precision_;
+  std::deque<std::vector<std::uint16_t>> bf16_;
+  std::deque<std::vector<std::int8_t>> int8_;
+  std::deque<std::vector<float>> scales_;
+  std::deque<std::vector<std::int32_t>> sums_;
+};
+
+// The tensor names a quantized folder stores for the layer `base`.
+struct LoweredTensorNames {
+  std::string bf16, int8, scale, sum;
+};
+LoweredTensorNames lowered_tensor_names(const std::string& base);
+
+}  // namespace snapformer

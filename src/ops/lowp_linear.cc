@@ -1,0 +1,173 @@
+// The bf16 and int8 paths of Linear::apply (see precision.h).
+//
+// Both split the output columns into one contiguous slice per pool thread and
+// run one oneDNN GEMM per slice on the plain [out, in] weights, which oneDNN
+// reads in place (no per-model packing, so pre-converted folders load in
+// place): int8 through oneDNN's integer GEMM (u8·s8 -> s32, VNNI where the CPU
+// has it), bf16 through a matmul primitive with a run-time row count.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include "ops/linear.h"
+#include "ops/onednn.h"
+#include "ops/quantize.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+namespace snapformer::ops {
+
+namespace {
+
+using dnnl::memory;
+
+// Column slices: one per pool thread, multiples of 16 columns (one AVX-512
+// vector of float32 outputs), never fewer than 64 columns each.
+struct Slices {
+  int64_t count = 1;
+  int64_t width = 0;
+};
+
+Slices column_slices(int64_t out) {
+  const int64_t threads = ThreadPool::global().size();
+  Slices s;
+  s.count = std::max<int64_t>(1, std::min<int64_t>(threads, out / 64));
+  s.width = ((out + s.count - 1) / s.count + 15) / 16 * 16;
+  s.count = (out + s.width - 1) / s.width;
+  return s;
+}
+
+// Runs body(c0, c1) for every column slice on the pool.
+template <typename Body>
+void for_each_slice(int64_t out, const Body& body) {
+  const Slices s = column_slices(out);
+  if (s.count == 1) return body(int64_t{0}, out);
+  ThreadPool::global().parallel_for(s.count, [&](int64_t first, int64_t last) {
+    for (int64_t i = first; i < last; ++i) body(i * s.width, std::min(out, (i + 1) * s.width));
+  });
+}
+
+// Rows are converted on the pool when there are enough of them to pay for it.
+template <typename Body>
+void for_each_row_block(int64_t rows, int64_t cols, const Body& body) {
+  if (rows < 4 || rows * cols < (1 << 16)) return body(int64_t{0}, rows);
+  ThreadPool::global().parallel_for(rows, [&](int64_t r0, int64_t r1) { body(r0, r1); });
+}
+
+// One bf16 matmul primitive per (in, slice width, output stride, bias)
+// shape, created on first use and shared by all threads (oneDNN primitives
+// may execute concurrently).
+class Bf16Primitives {
+ public:
+  const dnnl::matmul& get(int64_t in, int64_t width, int64_t stride, bool bias) {
+    const auto key = std::make_tuple(in, width, stride, bias);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, create(in, width, stride, bias)).first;
+    return it->second;
+  }
+
+  static dnnl::matmul create(int64_t in, int64_t width, int64_t stride, bool bias) {
+    const memory::dim rows = DNNL_RUNTIME_DIM_VAL;
+    const memory::desc src({rows, in}, memory::data_type::bf16, memory::format_tag::ab);
+    // Weights [out, in] row-major are the matmul's [in, out] in "ba" order.
+    const memory::desc weights({in, width}, memory::data_type::bf16, memory::format_tag::ba);
+    const memory::desc dst({rows, width}, memory::data_type::f32, memory::dims{stride, 1});
+    const memory::desc bias_desc = bias ? memory::desc({1, width}, memory::data_type::f32, memory::format_tag::ab)
+                                        : memory::desc();
+    const dnnl::matmul::desc desc(src, weights, bias_desc, dst);
+    return dnnl::matmul(dnnl::matmul::primitive_desc(desc, cpu_engine()));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool>, dnnl::matmul> cache_;
+};
+
+Bf16Primitives& bf16_primitives() {
+  static Bf16Primitives primitives;
+  return primitives;
+}
+
+}  // namespace
+
+void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y) {
+  const int64_t in = linear.in, out = linear.out;
+  // Scratch of the calling thread, reused across calls. The pool's threads
+  // reach it through this pointer (a thread_local name would be their own).
+  thread_local std::vector<std::uint16_t> scratch;
+  scratch.resize(static_cast<std::size_t>(rows * in));
+  std::uint16_t* const x_bf16 = scratch.data();
+  for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
+    floats_to_bfloat16(x + r0 * in, (r1 - r0) * in, x_bf16 + r0 * in);
+  });
+  for_each_slice(out, [&](int64_t c0, int64_t c1) {
+    use_one_openmp_thread();
+    const int64_t width = c1 - c0;
+    const dnnl::matmul& matmul = bf16_primitives().get(in, width, out, linear.bias != nullptr);
+    const auto& engine = cpu_engine();
+    memory src({{rows, in}, memory::data_type::bf16, memory::format_tag::ab}, engine, x_bf16);
+    memory weights({{in, width}, memory::data_type::bf16, memory::format_tag::ba}, engine,
+                   const_cast<std::uint16_t*>(linear.weight_bf16 + c0 * in));
+    memory dst({{rows, width}, memory::data_type::f32, memory::dims{out, 1}}, engine, y + c0);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+    if (linear.bias != nullptr) {
+      args.emplace(DNNL_ARG_BIAS, memory({{1, width}, memory::data_type::f32, memory::format_tag::ab}, engine,
+                                         const_cast<float*>(linear.bias + c0)));
+    }
+    dnnl::stream& stream = thread_stream();
+    matmul.execute(stream, args);
+    stream.wait();
+  });
+}
+
+void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y) {
+  const int64_t in = linear.in, out = linear.out;
+  // Scratch of the calling thread, reused across calls. The pool's threads
+  // reach it through these pointers (a thread_local name would be their own).
+  thread_local std::vector<std::uint8_t> q_scratch;
+  thread_local std::vector<float> scale_scratch;
+  thread_local std::vector<std::int32_t> zero_scratch, acc_scratch;
+  q_scratch.resize(static_cast<std::size_t>(rows * in));
+  scale_scratch.resize(static_cast<std::size_t>(rows));
+  zero_scratch.resize(static_cast<std::size_t>(rows));
+  acc_scratch.resize(static_cast<std::size_t>(rows * out));
+  std::uint8_t* const x_q = q_scratch.data();
+  float* const x_scale = scale_scratch.data();
+  std::int32_t* const x_zero = zero_scratch.data();
+  std::int32_t* const acc = acc_scratch.data();
+  const int levels = integer_gemm_has_vnni() ? 255 : 127;
+  for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
+    quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
+  });
+  for_each_slice(out, [&](int64_t c0, int64_t c1) {
+    use_one_openmp_thread();
+    const std::int32_t no_offset = 0;
+    // Row-major C[rows, c1-c0] = A[rows, in] · B[c0..c1, in]ᵀ in int32.
+    const dnnl_status_t status =
+        dnnl_gemm_u8s8s32('N', 'T', 'F', rows, c1 - c0, in, 1.0f, x_q, in, 0, linear.weight_int8 + c0 * in, in, 0, 0.0f,
+                          acc + c0, out, &no_offset);
+    if (status != dnnl_success) {  // only invalid arguments fail: a programming error, not bad input
+      std::fprintf(stderr, "snapformer: oneDNN int8 GEMM failed (status %d)\n", static_cast<int>(status));
+      std::abort();
+    }
+    dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
+                       y);
+  });
+}
+
+void check_precision_supported(Precision precision) {
+  if (precision != Precision::kBf16) return;
+  try {
+    (void)Bf16Primitives::create(64, 64, 64, true);
+  } catch (const dnnl::error& e) {
+    throw Error(std::string("--dtype bf16 is not supported on this CPU (oneDNN needs AVX-512): ") + e.what());
+  }
+}
+
+}  // namespace snapformer::ops
