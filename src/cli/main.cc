@@ -17,6 +17,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  serve   [--model [NAME=]DIR]... [--port 8000] ...   the HTTP server (embedded models by default)\n"
     "  run     --model DIR --task TASK [--json] [--input-file FILE|-] [TEXT...]\n"
+    "  quantize --model DIR --dtype int8|bf16 --out DIR2      a folder that loads in that precision in place\n"
     "  version\n"
     "Run 'snapformer COMMAND --help' for a command's options.\n";
 
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "run") return snapformer::cli::run_command(args);
     if (command == "serve") return snapformer::cli::serve_command(args);
+    if (command == "quantize") return snapformer::cli::quantize_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "snapformer 0.1.0\n";
       return 0;

@@ -149,6 +149,14 @@ std::optional<RawTensor> Weights::find_raw(const std::vector<std::string>& candi
   return std::nullopt;
 }
 
+std::vector<RawTensor> Weights::all_tensors() const {
+  std::vector<RawTensor> all;
+  for (const auto& file : files_)
+    for (const auto& [name, info] : file->header().tensors)
+      all.push_back(*find_raw({name}));
+  return all;
+}
+
 std::vector<float> Weights::to_floats(const RawTensor& tensor) {
   const std::size_t count = tensor.bytes / dtype_size(tensor.dtype);
   std::vector<float> values(count);

@@ -83,6 +83,9 @@ class Weights {
   // F16/BF16 converted). Throws Error for other dtypes.
   static std::vector<float> to_floats(const RawTensor& tensor);
 
+  // Every tensor of every file, as stored.
+  std::vector<RawTensor> all_tensors() const;
+
   // Tells the kernel that the tensor's pages are not needed any more (they
   // were converted), so they leave the process's resident memory. Reading
   // them again later is still safe: the mapping stays.

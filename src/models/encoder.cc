@@ -55,7 +55,7 @@ EncoderModel::EncoderModel(const std::string& directory, ModelConfig config, ops
     layer.output_norm = norm(body(p + names.output_norm), h);
     layers_.push_back(layer);
   }
-  if (config_.family == ModelFamily::kBert && weights_->contains(body("pooler.dense.weight")))
+  if (config_.family == ModelFamily::kBert && linears_->contains(body("pooler.dense")))
     pooler_ = linear(body("pooler.dense"), h, h);
   load_head();
   weights_->prefault_in_background();

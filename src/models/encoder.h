@@ -30,6 +30,7 @@ class EncoderModel final : public Encoder {
   EncoderModel(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const override { return config_; }
+  const LinearWeights& linear_weights() const override { return *linears_; }
 
   // Checks ids, type ids and lengths; throws Error / InputTooLongError.
   void validate(const PackedBatch& batch) const;

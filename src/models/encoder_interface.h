@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/config.h"
+#include "models/linear_weights.h"
 #include "models/packed_batch.h"
 
 namespace snapformer {
@@ -17,6 +18,8 @@ class Encoder {
  public:
   virtual ~Encoder() = default;
   virtual const ModelConfig& config() const = 0;
+  // The model's linear layers and, through it, its Weights.
+  virtual const LinearWeights& linear_weights() const = 0;
   // Final hidden state of every token: [batch.tokens(), hidden].
   virtual std::vector<float> forward(const PackedBatch& batch) const = 0;
   virtual bool has_pooler() const { return false; }

@@ -26,6 +26,7 @@ class Gpt2Model {
   Gpt2Model(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const { return config_; }
+  const LinearWeights& linear_weights() const { return *linears_; }
 
   // Keys and values of every layer for one sequence, preallocated for
   // `capacity` positions so decoding never reallocates.

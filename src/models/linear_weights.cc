@@ -85,21 +85,34 @@ ops::Linear LinearWeights::load(const std::vector<std::string>& base_names, int6
     return linear;
   }
   for (const std::string& base : base_names)
-    if (load_lowered(base, linear)) return linear;
+    if (load_lowered(base, linear)) {
+      lowered_.push_back({base, "", linear});
+      return linear;
+    }
 
   const auto raw = weights_.find_raw(with_suffix(base_names, ".weight"));
   if (!raw) throw Error(weights_.directory() + ": missing tensor '" + base_names.front() + ".weight'");
   if (raw->shape != shape)
     throw Error(raw->where + " has shape " + shape_string(raw->shape) + ", expected " + shape_string(shape));
+  const std::string base = raw->name.substr(0, raw->name.size() - std::string(".weight").size());
   if (precision_ == ops::Precision::kBf16 && raw->dtype == DType::BF16 && !input_major &&
       reinterpret_cast<std::uintptr_t>(raw->data) % alignof(std::uint16_t) == 0) {
     linear.weight_bf16 = reinterpret_cast<const std::uint16_t*>(raw->data);  // already what the GEMM reads
-    return linear;
+  } else {
+    const std::vector<float> floats = Weights::to_floats(*raw);
+    lower(floats.data(), input_major, linear);
+    Weights::release(*raw);
   }
-  const std::vector<float> floats = Weights::to_floats(*raw);
-  lower(floats.data(), input_major, linear);
-  Weights::release(*raw);
+  lowered_.push_back({base, raw->name, linear});
   return linear;
+}
+
+bool LinearWeights::contains(const std::vector<std::string>& base_names) const {
+  for (const std::string& base : base_names) {
+    const LoweredTensorNames names = lowered_tensor_names(base);
+    if (weights_.contains({base + ".weight", names.bf16, names.int8})) return true;
+  }
+  return false;
 }
 
 ops::Linear LinearWeights::tied(const std::string& base_name, const FloatTensor& weight, const float* bias) {
@@ -109,7 +122,9 @@ ops::Linear LinearWeights::tied(const std::string& base_name, const FloatTensor&
   linear.bias = bias;
   linear.precision = precision_;
   linear.weight = weight.data;
-  if (precision_ != ops::Precision::kFp32 && !load_lowered(base_name, linear)) lower(weight.data, false, linear);
+  if (precision_ == ops::Precision::kFp32) return linear;
+  if (!load_lowered(base_name, linear)) lower(weight.data, false, linear);
+  lowered_.push_back({base_name, "", linear});
   return linear;
 }
 

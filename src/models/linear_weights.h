@@ -37,12 +37,24 @@ class LinearWeights {
   LinearWeights(Weights& weights, ops::Precision precision);
 
   ops::Precision precision() const { return precision_; }
+  const Weights& weights() const { return weights_; }
+
+  // Every layer load() or tied() made in bf16/int8, for `snapformer quantize`.
+  struct LoweredLayer {
+    std::string base;              // the lowered tensors' names: lowered_tensor_names(base)
+    std::string replaced_tensor;   // the stored weight it stands for; "" when tied (that tensor stays)
+    ops::Linear linear;
+  };
+  const std::vector<LoweredLayer>& lowered_layers() const { return lowered_; }
 
   // The layer whose weight is `BASE.weight` ([out, in], or [in, out] when
   // input_major) and bias `BASE.bias` (when `bias`), for the first base name
   // that exists. Throws Error naming the missing or misshapen tensor.
   ops::Linear load(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias,
                    bool input_major = false);
+
+  // True when the folder stores the layer (its float weight, or a converted copy).
+  bool contains(const std::vector<std::string>& base_names) const;
 
   // A layer over a weight the model already holds as float32 [out, in]
   // (tied weights: GPT-2's lm_head = wte, MLM decoders = word embeddings).
@@ -62,6 +74,7 @@ class LinearWeights {
   std::deque<std::vector<std::int8_t>> int8_;
   std::deque<std::vector<float>> scales_;
   std::deque<std::vector<std::int32_t>> sums_;
+  std::vector<LoweredLayer> lowered_;
 };
 
 // The tensor names a quantized folder stores for the layer `base`.

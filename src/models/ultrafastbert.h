@@ -26,6 +26,7 @@ class UltraFastBertModel final : public Encoder {
   UltraFastBertModel(const std::string& directory, ModelConfig config, ops::Precision precision = ops::Precision::kFp32);
 
   const ModelConfig& config() const override { return config_; }
+  const LinearWeights& linear_weights() const override { return *linears_; }
   std::vector<float> forward(const PackedBatch& batch) const override { return forward_traced(batch, nullptr, false); }
   // Logits = hidden · Eᵀ (the decoder is tied to the word embedding, no bias).
   std::vector<float> masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const override;

@@ -1,0 +1,167 @@
+// The bf16 and int8 modes on the trained demo models (accuracy against
+// fp32), and folders written by `snapformer quantize` (loaded in place, same
+// numbers as quantizing at load, bad files named).
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "cli_util.h"
+#include "io/safetensors.h"
+#include "tasks/pipeline.h"
+#include "tasks/quantized_folder.h"
+#include "test_util.h"
+#include "util/error.h"
+
+namespace snapformer {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+
+std::vector<Json> jsonl(const std::string& relative) {
+  std::ifstream in(testing::data_path(relative));
+  std::vector<Json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(Json::parse(line));
+  return lines;
+}
+
+// Mean negative log-likelihood per predicted token of fortune-gpt2 on the
+// first dev documents (the perplexity protocol of ../shared/models/README.md).
+double mean_nll(const Pipeline& pipeline, const std::vector<Json>& docs) {
+  const Gpt2Model& model = *pipeline.decoder();
+  double nll = 0;
+  int64_t predicted = 0;
+  for (const Json& doc : docs) {
+    const auto ids = doc["input_ids"].get<std::vector<int32_t>>();
+    const auto n = static_cast<int64_t>(ids.size());
+    auto cache = model.new_cache(n);
+    const auto hidden = model.forward({{&cache, ids.data(), n}});
+    const auto logits = model.logits(hidden.data(), n - 1);
+    const int64_t vocab = model.config().vocab_size;
+    for (int64_t t = 0; t + 1 < n; ++t) {
+      const float* row = logits.data() + t * vocab;
+      double maximum = row[0], sum = 0;
+      for (int64_t v = 1; v < vocab; ++v) maximum = std::max(maximum, static_cast<double>(row[v]));
+      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - maximum);
+      nll -= row[ids[t + 1]] - maximum - std::log(sum);
+      ++predicted;
+    }
+  }
+  return nll / static_cast<double>(predicted);
+}
+
+class PrecisionMode : public ::testing::TestWithParam<ops::Precision> {};
+
+TEST_P(PrecisionMode, LangIdAgreesWithFp32) {
+  const auto lines = jsonl("demo/lang-id-test-head120.jsonl");
+  std::vector<TaskInput> inputs;
+  for (const Json& line : lines) inputs.push_back(TaskInput{.text = line["text"].get<std::string>()});
+  const auto fp32 = Pipeline::load(repo_model("lang-id-bert"));
+  const auto lowered = Pipeline::load(repo_model("lang-id-bert"), false, LoadOptions{GetParam()});
+  EXPECT_EQ(lowered->precision(), GetParam());
+  const auto expected = fp32->classify(inputs);
+  const auto actual = lowered->classify(inputs);
+  int agree = 0, correct = 0;
+  double worst = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    agree += actual[i].label == expected[i].label;
+    correct += actual[i].label == lines[i]["label"].get<std::string>();
+    worst = std::max(worst, std::abs(static_cast<double>(actual[i].score - expected[i].score)));
+  }
+  // The reference fp32 model gets 117 of these 120 right.
+  EXPECT_GE(agree, 119) << ops::precision_name(GetParam());
+  EXPECT_GE(correct, 116);
+  EXPECT_LT(worst, 0.05);
+}
+
+TEST_P(PrecisionMode, FortuneGpt2LikelihoodCloseToFp32) {
+  const auto docs = jsonl("demo/fortune-dev-head20.jsonl");
+  double reference = 0;
+  int64_t predicted = 0;
+  for (const Json& doc : docs) {
+    reference += doc["nll_sum"].get<double>();
+    predicted += doc["n_predicted"].get<int64_t>();
+  }
+  reference /= static_cast<double>(predicted);
+  const double fp32 = mean_nll(*Pipeline::load(repo_model("fortune-gpt2")), docs);
+  EXPECT_NEAR(fp32, reference, 1e-3);  // the fp32 path reproduces Hugging Face
+  const double lowered = mean_nll(*Pipeline::load(repo_model("fortune-gpt2"), false, LoadOptions{GetParam()}), docs);
+  EXPECT_NEAR(lowered, fp32, 0.02 * fp32) << ops::precision_name(GetParam());  // perplexity within ~2%
+  EXPECT_NE(lowered, fp32);  // the mode really changed the arithmetic
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, PrecisionMode, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),
+                         [](const auto& info) { return std::string(ops::precision_name(info.param)); });
+
+class QuantizedFolder : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("snapformer-quantized-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(QuantizedFolder, LoadsInItsPrecisionWithTheSameNumbers) {
+  for (const auto& [model, precision] : std::vector<std::pair<std::string, ops::Precision>>{
+           {repo_model("lang-id-bert"), ops::Precision::kInt8},
+           {repo_model("fortune-gpt2"), ops::Precision::kInt8},
+           {repo_model("fortune-gpt2"), ops::Precision::kBf16},
+           {testing::model_path("tiny-ultrafastbert"), ops::Precision::kInt8},
+           {testing::model_path("tiny-bert-mlm"), ops::Precision::kBf16}}) {
+    const fs::path out = dir_ / (fs::path(model).filename().string() + "-" + ops::precision_name(precision));
+    const QuantizeReport report = write_quantized_folder(model, precision, out.string());
+    EXPECT_GT(report.layers, 0u);
+    const auto at_load = Pipeline::load(model, false, LoadOptions{precision});
+    const auto stored = Pipeline::load(out.string());  // no precision asked: the folder's own
+    EXPECT_EQ(stored->precision(), precision);
+    const TaskInput input{.text = "the quick brown fox jumps over the lazy [MASK] ."};
+    const auto a = at_load->forward(input), b = stored->forward(input);
+    ASSERT_EQ(a.logits.size(), b.logits.size()) << out;
+    for (std::size_t i = 0; i < a.logits.size(); ++i) ASSERT_EQ(a.logits[i], b.logits[i]) << out << " at " << i;
+    for (std::size_t i = 0; i < a.last_hidden_state.size(); ++i)
+      ASSERT_EQ(a.last_hidden_state[i], b.last_hidden_state[i]) << out << " at " << i;
+    // The converted layers' float weights are gone from the new file.
+    const SafetensorsFile file((out / "model.safetensors").string());
+    EXPECT_EQ(file.header().metadata.at("snapformer_dtype"), ops::precision_name(precision));
+    EXPECT_THROW(Pipeline::load(out.string(), false, LoadOptions{ops::Precision::kFp32}), Error);
+  }
+}
+
+TEST_F(QuantizedFolder, BadRequestsAndDamagedFilesAreNamed) {
+  EXPECT_THROW(write_quantized_folder(repo_model("lang-id-bert"), ops::Precision::kFp32, dir_.string()), Error);
+  EXPECT_THROW(write_quantized_folder(repo_model("lang-id-bert"), ops::Precision::kInt8, repo_model("lang-id-bert")),
+               Error);
+  write_quantized_folder(testing::model_path("tiny-bert-cls"), ops::Precision::kInt8, dir_.string());
+  // Replace the stored file by one whose first layer lacks its scales.
+  const fs::path file = dir_ / "model.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string scale = "encoder.layer.0.attention.self.query.weight.scale\"";
+  const auto at = bytes.find(scale);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 5, "XXXXX");  // same length: the header stays valid
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    Pipeline::load(dir_.string());
+    FAIL() << "loaded a folder without scales";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("weight.scale"));
+  }
+  const auto cli = testing::run_cli({"quantize", "--model", repo_model("lang-id-bert"), "--dtype", "fp16", "--out",
+                                     (dir_ / "x").string()});
+  EXPECT_EQ(cli.exit_code, 1);
+  EXPECT_THAT(cli.err, ::testing::HasSubstr("unknown dtype 'fp16'"));
+}
+
+}  // namespace
+}  // namespace snapformer
