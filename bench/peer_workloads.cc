@@ -8,6 +8,11 @@
 // 6-token prompt's forward + LM head + argmax; gpt2/{dtype}/decode/p6+20:
 // greedy decoding with the KV cache, mean ms per token over tokens 2..20.
 // The peers time int8 at batch 1 only; so does this for int8 and bf16.
+//
+//   snapformer_bench --bandwidth --threads N
+//
+// prints the read bandwidth of N threads summing a 1 GB buffer (the floor
+// for decoding: every weight is read once per token).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +24,8 @@
 
 #include "ops/precision.h"
 #include "ops/threads.h"
+#include "ops/vector_math.h"
+#include "util/thread_pool.h"
 #include "tasks/pipeline.h"
 #include "util/json_file.h"
 #include "util/memory_policy.h"
@@ -44,16 +51,39 @@ Json json_of(const Stats& s, std::size_t reps) {
 
 double elapsed_ms(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
+// Best of 5 passes of the pool's threads summing 1 GB (vector_math's dot with a
+// constant vector: as bandwidth-bound as the GEMV of a decode step).
+double read_bandwidth_gbps() {
+  const std::size_t floats = std::size_t{1} << 28;
+  std::vector<float> buffer(floats, 1.0f), ones(1 << 16, 1.0f);
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto t0 = Clock::now();
+    const int64_t blocks = static_cast<int64_t>(floats / ones.size());
+    std::vector<float> partial(static_cast<std::size_t>(blocks));
+    ThreadPool::global().parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b)
+        partial[static_cast<std::size_t>(b)] =
+            ops::dot(buffer.data() + b * static_cast<int64_t>(ones.size()), ones.data(), static_cast<int64_t>(ones.size()));
+    });
+    const double ms = elapsed_ms(t0);
+    if (partial[0] != static_cast<float>(ones.size())) std::abort();
+    best = std::max(best, static_cast<double>(floats * sizeof(float)) / ms / 1e6);
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string models = ".bench/models", out;
   int threads = 1;
-  bool quick = false;
+  bool quick = false, bandwidth = false;
   std::vector<ops::Precision> precisions{ops::Precision::kFp32};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--quick") quick = true;
+    else if (flag == "--bandwidth") bandwidth = true;
     else if (i + 1 < argc && flag == "--models") models = argv[++i];
     else if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
     else if (i + 1 < argc && flag == "--out") out = argv[++i];
@@ -69,6 +99,13 @@ int main(int argc, char** argv) {
   }
   keep_freed_memory_for_reuse();  // as the snapformer command does
   ops::set_num_threads(threads);
+  if (bandwidth) {
+    const double gbps = read_bandwidth_gbps();
+    std::printf("read bandwidth, %d thread(s): %.1f GB/s; decode floor: GPT-2 124M fp32 (497 MB) %.1f ms, "
+                "int8 (124 MB of int8 weights) %.1f ms\n",
+                threads, gbps, 497.0 / gbps, 124.4 / gbps);
+    return 0;
+  }
   Json workloads = Json::object();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> token(1000, 28999);

@@ -10,6 +10,7 @@
 
 #include "cli_util.h"
 #include "io/safetensors.h"
+#include "tasks/likelihood.h"
 #include "tasks/pipeline.h"
 #include "tasks/quantized_folder.h"
 #include "test_util.h"
@@ -32,24 +33,12 @@ std::vector<Json> jsonl(const std::string& relative) {
 // Mean negative log-likelihood per predicted token of fortune-gpt2 on the
 // first dev documents (the perplexity protocol of ../shared/models/README.md).
 double mean_nll(const Pipeline& pipeline, const std::vector<Json>& docs) {
-  const Gpt2Model& model = *pipeline.decoder();
   double nll = 0;
   int64_t predicted = 0;
   for (const Json& doc : docs) {
-    const auto ids = doc["input_ids"].get<std::vector<int32_t>>();
-    const auto n = static_cast<int64_t>(ids.size());
-    auto cache = model.new_cache(n);
-    const auto hidden = model.forward({{&cache, ids.data(), n}});
-    const auto logits = model.logits(hidden.data(), n - 1);
-    const int64_t vocab = model.config().vocab_size;
-    for (int64_t t = 0; t + 1 < n; ++t) {
-      const float* row = logits.data() + t * vocab;
-      double maximum = row[0], sum = 0;
-      for (int64_t v = 1; v < vocab; ++v) maximum = std::max(maximum, static_cast<double>(row[v]));
-      for (int64_t v = 0; v < vocab; ++v) sum += std::exp(row[v] - maximum);
-      nll -= row[ids[t + 1]] - maximum - std::log(sum);
-      ++predicted;
-    }
+    const auto likelihood = sequence_likelihood(*pipeline.decoder(), doc["input_ids"].get<std::vector<int32_t>>());
+    nll += likelihood.nll_sum;
+    predicted += likelihood.predicted;
   }
   return nll / static_cast<double>(predicted);
 }

@@ -36,14 +36,19 @@ fs::path default_models_directory() {
 }  // namespace
 
 int serve_command(const std::vector<std::string>& raw) {
-  const Arguments args(raw, {"log-requests", "help"},
+  const Arguments args(raw, {"log-requests", "help", "no-cache"},
                        {"model", "host", "port", "threads", "max-batch-tokens", "max-concurrent-requests",
-                        "max-input-length", "api-key", "max-body-bytes", "request-timeout", "client-timeout", "dtype"});
+                        "max-input-length", "api-key", "max-body-bytes", "request-timeout", "client-timeout", "dtype",
+                        "cache-entries", "cache-bytes", "cache-ttl", "tokenization-cache-entries", "redis", "redis-cluster",
+                        "redis-user", "redis-password", "redis-timeout-ms"});
   if (args.flag("help")) {
     std::cout << "usage: snapformer serve [--model [NAME=]DIR]... [--host H] [--port P] [--threads N]\n"
                  "       [--max-batch-tokens N] [--max-concurrent-requests N] [--max-input-length N]\n"
                  "       [--api-key KEY] [--max-body-bytes N] [--request-timeout SECONDS] [--client-timeout SECONDS]\n"
                  "       [--log-requests] [--dtype fp32|bf16|int8]\n"
+                 "       [--no-cache] [--cache-entries N] [--cache-bytes N] [--cache-ttl SECONDS]\n"
+                 "       [--tokenization-cache-entries N] [--redis redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]]\n"
+                 "       [--redis-cluster HOST:PORT,...] [--redis-user U] [--redis-password P] [--redis-timeout-ms MS]\n"
                  "Without --model: the embedded lang-id-bert and fortune-gpt2 demo models.\n";
     return 0;
   }
@@ -63,6 +68,24 @@ int serve_command(const std::vector<std::string>& raw) {
   if (options.port < 0 || options.port > 65535) throw Error("--port must be in 0..65535");
   if (options.max_concurrent_requests < 1) throw Error("--max-concurrent-requests must be at least 1");
   if (options.max_batch_tokens < 1) throw Error("--max-batch-tokens must be at least 1");
+  options.cache = !args.flag("no-cache");
+  const int64_t cache_entries = args.int_or("cache-entries", 100000);
+  const int64_t cache_bytes = args.int_or("cache-bytes", int64_t{256} << 20);
+  const int64_t cache_ttl = args.int_or("cache-ttl", 0);
+  const int64_t tokenization_entries = args.int_or("tokenization-cache-entries", 100000);
+  if (cache_entries < 1 || cache_bytes < 1) throw Error("--cache-entries and --cache-bytes must be at least 1");
+  if (cache_ttl < 0) throw Error("--cache-ttl must be 0 (no expiry) or a number of seconds");
+  if (tokenization_entries < 0) throw Error("--tokenization-cache-entries must be 0 (off) or more");
+  options.response_cache.max_entries = static_cast<std::size_t>(cache_entries);
+  options.response_cache.max_bytes = static_cast<std::size_t>(cache_bytes);
+  options.response_cache.ttl = std::chrono::seconds(cache_ttl);
+  options.tokenization_cache_entries = static_cast<std::size_t>(tokenization_entries);
+  options.redis_url = args.value_or("redis", "");
+  options.redis_cluster = args.value_or("redis-cluster", "");
+  options.redis_user = args.value_or("redis-user", "");
+  options.redis_password = args.value_or("redis-password", "");
+  options.redis_timeout_ms = static_cast<int>(args.int_or("redis-timeout-ms", 100));
+  if (options.redis_timeout_ms < 1) throw Error("--redis-timeout-ms must be at least 1");
   ops::set_num_threads(options.threads);
 
   auto registry = std::make_shared<ModelRegistry>();

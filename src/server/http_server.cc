@@ -4,6 +4,9 @@
 
 #include <iostream>
 
+#include "cache/redis_cluster_store.h"
+#include "cache/redis_store.h"
+
 #include "util/utf8.h"
 
 namespace snapformer {
@@ -45,6 +48,25 @@ HttpServer::HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions op
                                                    : "bad request";
     send_json(response, Json{{"error", message}, {"error_type", "validation"}}, response.status);
   });
+  if (options_.tokenization_cache_entries > 0) {
+    // ~1 KB per cached text on average: bound the bytes to match the entries.
+    tokenization_cache_ = std::make_shared<EncodingCache>(
+        options_.tokenization_cache_entries, options_.tokenization_cache_entries * 2048, std::chrono::milliseconds(0),
+        encoding_bytes);
+    for (const ServedModel& model : registry_->models()) model.pipeline->tokenizer().use_cache(tokenization_cache_);
+  }
+  if (options_.cache) {
+    std::unique_ptr<RemoteStore> remote;
+    const std::chrono::milliseconds timeout(std::max(1, options_.redis_timeout_ms));
+    if (!options_.redis_url.empty() && !options_.redis_cluster.empty())
+      throw Error("--redis and --redis-cluster are exclusive");
+    if (!options_.redis_url.empty()) remote = std::make_unique<RedisStore>(options_.redis_url, timeout);
+    if (!options_.redis_cluster.empty())
+      remote = std::make_unique<RedisClusterStore>(options_.redis_cluster, timeout, options_.redis_user,
+                                                   options_.redis_password);
+    cache_ = std::make_unique<ResponseCache>(options_.response_cache, std::move(remote));
+    cache_namespace_ = registry_->fingerprint();
+  }
   register_routes();
 }
 
@@ -147,6 +169,7 @@ EncoderJobResult HttpServer::wait(std::future<EncoderJobResult>& future, Request
 
 GenerateResult HttpServer::generate(const ServedModel& model, const TaskInput& input, const GenerationOptions& options,
                                     RequestTimings& timings) {
+  if (options.do_sample && !options.seed) timings.cacheable = false;  // a new draw every time
   const auto started = std::chrono::steady_clock::now();
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   auto future = generator_->submit(model.pipeline, input, options,
@@ -162,26 +185,102 @@ GenerateResult HttpServer::generate(const ServedModel& model, const TaskInput& i
   return result;
 }
 
+std::string HttpServer::cache_key(const httplib::Request& request) const {
+  Json body;
+  try {
+    body = Json::parse(request.body);
+  } catch (const Json::exception&) {
+    return "";
+  }
+  // Objects' keys come out sorted: key order and whitespace do not matter.
+  std::string key = cache_namespace_;
+  key += '\n';
+  key += request.method + " " + request.path;
+  for (const auto& [name, value] : request.params) key += "&" + name + "=" + value;
+  key += '\n';
+  key += body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return key;
+}
+
+void HttpServer::publish_cache_metrics() {
+  if (cache_) {
+    const ResponseCacheCounters c = cache_->counters();
+    metrics_.set_counter("cache_hits{tier=\"local\"}", c.local_hits);
+    metrics_.set_counter("cache_hits{tier=\"redis\"}", c.remote_hits);
+    metrics_.set_counter("cache_misses", c.misses);
+    metrics_.set_counter("cache_evictions", c.evictions);
+    metrics_.set_counter("cache_expirations", c.expirations);
+    metrics_.set_gauge("cache_entries", static_cast<double>(c.entries));
+    metrics_.set_gauge("cache_bytes", static_cast<double>(c.bytes));
+    if (cache_->has_remote()) {
+      metrics_.set_counter("cache_redis_errors", c.remote_errors);
+      metrics_.set_counter("cache_redis_rejected_values", c.remote_rejected_values);
+      metrics_.set_counter("cache_redis_writes", c.remote_writes);
+      metrics_.set_counter("cache_redis_writes_dropped", c.remote_writes_dropped);
+      metrics_.set_gauge("cache_redis_available", c.remote_available ? 1 : 0);
+    }
+  }
+  if (tokenization_cache_) {
+    const LruCacheStats s = tokenization_cache_->stats();
+    metrics_.set_counter("tokenization_cache_hits", s.hits);
+    metrics_.set_counter("tokenization_cache_misses", s.misses);
+    metrics_.set_counter("tokenization_cache_evictions", s.evictions);
+    metrics_.set_gauge("tokenization_cache_entries", static_cast<double>(s.entries));
+  }
+}
+
 void HttpServer::route(const std::string& method, const std::string& pattern, ApiStyle style, const std::string& name,
                        RouteHandler handler, bool admission) {
-  auto wrapped = [this, style, name, handler = std::move(handler), admission](const httplib::Request& request,
-                                                                             httplib::Response& response) {
+  add_route(method, pattern, style, name, std::move(handler), admission, false);
+}
+
+void HttpServer::cached_route(const std::string& pattern, ApiStyle style, const std::string& name,
+                              RouteHandler handler) {
+  add_route("POST", pattern, style, name, std::move(handler), true, cache_ != nullptr);
+}
+
+bool HttpServer::answer_from_cache(const httplib::Request& request, httplib::Response& response, std::string& key) {
+  key = cache_key(request);
+  if (key.empty()) return false;
+  const auto hit = cache_->lookup(key);
+  if (!hit) return false;
+  response.status = hit->response.status;
+  response.set_content(hit->response.body, hit->response.content_type.c_str());
+  response.set_header("x-cache", "hit");
+  response.set_header("x-cache-tier", hit->source == ResponseCache::Source::kLocal ? "local" : "redis");
+  key.clear();  // nothing to store, and no "miss" header
+  return true;
+}
+
+bool HttpServer::admit() {
+  if (in_flight_.fetch_add(1) >= options_.max_concurrent_requests) {
+    in_flight_.fetch_sub(1);
+    metrics_.count("rejected_requests");
+    throw ApiError(429, "model is overloaded: too many concurrent requests", "overloaded");
+  }
+  metrics_.set_gauge("requests_in_flight", in_flight_.load());
+  return true;
+}
+
+void HttpServer::add_route(const std::string& method, const std::string& pattern, ApiStyle style,
+                           const std::string& name, RouteHandler handler, bool admission, bool cached) {
+  auto wrapped = [this, style, name, handler = std::move(handler), admission, cached](const httplib::Request& request,
+                                                                                     httplib::Response& response) {
     const auto started = std::chrono::steady_clock::now();
     RequestTimings timings;
     bool admitted = false;
+    std::string key;  // non-empty: a cacheable request that missed
     try {
       if (!options_.api_key.empty() && request.get_header_value("Authorization") != "Bearer " + options_.api_key)
         throw ApiError(401, "missing or wrong API key (send Authorization: Bearer <key>)", "unauthorized");
-      if (admission) {
-        if (in_flight_.fetch_add(1) >= options_.max_concurrent_requests) {
-          in_flight_.fetch_sub(1);
-          metrics_.count("rejected_requests");
-          throw ApiError(429, "model is overloaded: too many concurrent requests", "overloaded");
-        }
-        admitted = true;
-        metrics_.set_gauge("requests_in_flight", in_flight_.load());
+      if (cached && answer_from_cache(request, response, key)) {
+        // A hit skips admission, tokenization and inference.
+      } else {
+        if (admission) admitted = admit();
+        handler(request, response, timings);
+        if (!key.empty() && response.status == 200 && timings.cacheable && !response.body.empty())
+          cache_->store(key, CachedResponse{200, response.get_header_value("Content-Type"), response.body});
       }
-      handler(request, response, timings);
     } catch (const ApiError& e) {
       send_json(response, error_body(style, e.what(), e.type(), e.status()), e.status());
     } catch (const Json::exception& e) {  // a field of the wrong JSON type
@@ -197,6 +296,7 @@ void HttpServer::route(const std::string& method, const std::string& pattern, Ap
     } catch (const std::exception& e) {
       send_json(response, error_body(style, std::string("internal error: ") + e.what(), "backend", 500), 500);
     }
+    if (!key.empty()) response.set_header("x-cache", "miss");
     if (admitted) {
       in_flight_.fetch_sub(1);
       metrics_.set_gauge("requests_in_flight", in_flight_.load());

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "cache/response_cache.h"
 #include "scheduler/encoder_batcher.h"
 #include "scheduler/generation_batcher.h"
 #include "server/metrics.h"
@@ -43,6 +44,16 @@ struct ServerOptions {
   int client_timeout_seconds = 10;      // a client silent this long while sending or reading is dropped
   std::string api_key;                  // non-empty: require "Authorization: Bearer <key>"
   bool log_requests = false;            // one JSON log line per request on standard error
+
+  // Caches (see cache/response_cache.h). Answers of deterministic requests are
+  // reused when `cache` is on; texts' tokenizations when tokenization_cache_entries > 0.
+  bool cache = true;
+  ResponseCacheOptions response_cache;
+  std::size_t tokenization_cache_entries = 100000;
+  std::string redis_url;                 // "redis://..." : a shared second tier
+  std::string redis_cluster;             // "host:port,..." : the same on a Redis Cluster
+  std::string redis_user, redis_password;  // for --redis-cluster (a URL carries its own)
+  int redis_timeout_ms = 100;            // connect and command timeout
 };
 
 // The error formats of the emulated APIs.
@@ -61,9 +72,12 @@ class ApiError : public Error {
   std::string type_;
 };
 
-// Per-request timings, reported in the TEI-style x-*-time headers.
+// Per-request timings, reported in the TEI-style x-*-time headers, and
+// whether the answer may be reused: handlers clear `cacheable` for answers
+// that must not be (sampling without a seed).
 struct RequestTimings {
   double tokenization_ms = 0, queue_ms = 0, inference_ms = 0;
+  bool cacheable = true;
 };
 
 using RouteHandler = std::function<void(const httplib::Request&, httplib::Response&, RequestTimings&)>;
@@ -85,6 +99,14 @@ class HttpServer {
   // --- for the route files ---
   void route(const std::string& method, const std::string& pattern, ApiStyle style, const std::string& name,
              RouteHandler handler, bool admission = true);
+  // A POST route whose 200 answers go to the response cache (keyed on the
+  // served models, the path and the canonical JSON body) unless the handler
+  // clears RequestTimings::cacheable; a cached answer skips the handler and
+  // carries "x-cache: hit" ("miss" otherwise).
+  void cached_route(const std::string& pattern, ApiStyle style, const std::string& name, RouteHandler handler);
+  ResponseCache* response_cache() { return cache_.get(); }
+  // Copies the caches' counters into the metrics (before /metrics renders).
+  void publish_cache_metrics();
   const ModelRegistry& registry() const { return *registry_; }
   Metrics& metrics() { return metrics_; }
   EncoderBatcher& batcher() { return *batcher_; }
@@ -116,6 +138,15 @@ class HttpServer {
 
  private:
   void register_routes();
+  void add_route(const std::string& method, const std::string& pattern, ApiStyle style, const std::string& name,
+                 RouteHandler handler, bool admission, bool cached);
+  // "" when the request cannot be cached (its body is not JSON).
+  std::string cache_key(const httplib::Request& request) const;
+  // Looks the request up; on a hit fills `response` and returns true. On a
+  // miss leaves the key to store the answer under in `key` ("" if uncacheable).
+  bool answer_from_cache(const httplib::Request& request, httplib::Response& response, std::string& key);
+  // Counts the request in flight, or throws ApiError 429 beyond the limit.
+  bool admit();
 
   std::shared_ptr<ModelRegistry> registry_;
   ServerOptions options_;
@@ -123,6 +154,9 @@ class HttpServer {
   std::unique_ptr<EncoderBatcher> batcher_;
   std::unique_ptr<GenerationBatcher> generator_;
   std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<ResponseCache> cache_;                 // null with --no-cache
+  std::shared_ptr<EncodingCache> tokenization_cache_;   // null when off
+  std::string cache_namespace_;                          // the served models' fingerprints
   std::atomic<int> in_flight_{0};
   std::atomic<bool> ready_{false};
   int port_ = 0;

@@ -45,6 +45,11 @@ void Metrics::count(const std::string& name, int64_t delta) {
   counters_[name] += delta;
 }
 
+void Metrics::set_counter(const std::string& name, int64_t value) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  counters_[name] = value;
+}
+
 void Metrics::set_gauge(const std::string& name, double value) {
   std::lock_guard<std::mutex> lock(mutex_);
   gauges_[name] = value;
@@ -77,8 +82,15 @@ std::string Metrics::render() const {
   histogram("snapformer_batch_size_tokens", "", batch_tokens_);
   out << "# HELP snapformer_tokens_total Tokens processed (input) and generated.\n# TYPE snapformer_tokens_total counter\n";
   for (const auto& [kind, n] : tokens_) out << "snapformer_tokens_total{kind=\"" << kind << "\"} " << n << "\n";
-  for (const auto& [name, n] : counters_)
-    out << "# TYPE snapformer_" << name << "_total counter\nsnapformer_" << name << "_total " << n << "\n";
+  // A counter's name may carry labels: "cache_hits{tier=\"local\"}".
+  std::string last_base;
+  for (const auto& [name, n] : counters_) {
+    const auto brace = name.find('{');
+    const std::string base = name.substr(0, brace), labels = brace == std::string::npos ? "" : name.substr(brace);
+    if (base != last_base) out << "# TYPE snapformer_" << base << "_total counter\n";
+    last_base = base;
+    out << "snapformer_" << base << "_total" << labels << " " << n << "\n";
+  }
   for (const auto& [name, v] : gauges_) out << "# TYPE snapformer_" << name << " gauge\nsnapformer_" << name << " " << v << "\n";
   return out.str();
 }

@@ -21,6 +21,8 @@ class Metrics {
   void add_tokens(const std::string& kind, int64_t count);  // "input" / "generated"
   void count(const std::string& name, int64_t delta = 1);   // snapformer_<name>_total
   void set_gauge(const std::string& name, double value);
+  // Sets a counter kept elsewhere (monotonic there), e.g. the caches'.
+  void set_counter(const std::string& name, int64_t value);
 
   std::string render() const;
 

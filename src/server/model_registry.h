@@ -25,6 +25,12 @@ class ModelRegistry {
   const ServedModel* find(const std::string& name) const;
   // The first model that supports `task`, or nullptr.
   const ServedModel* first_supporting(Task task) const;
+  // Identifies what the served models compute, for cache keys shared between
+  // replicas: snapformer's version and, per model, its name, precision and
+  // the sizes and sampled bytes (first 1 MB, last 64 KB) of every file in its
+  // folder. Equal on replicas serving the same folders; different when a
+  // model file changes in size, header or sampled bytes.
+  std::string fingerprint() const;
 
  private:
   std::vector<ServedModel> models_;

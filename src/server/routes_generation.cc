@@ -27,6 +27,7 @@ struct TgiRequest {
   GenerationOptions options;
   bool details = false;
   bool return_full_text = false;
+  bool drawn_seed = false;  // sampling with a seed the client did not give: not reproducible
 };
 
 TgiRequest parse_tgi(const httplib::Request& request) {
@@ -40,7 +41,10 @@ TgiRequest parse_tgi(const httplib::Request& request) {
   r.options = generation_options_from(parameters, "max_new_tokens");
   r.details = parameters.is_object() && parameters.value("details", false);
   r.return_full_text = parameters.is_object() && parameters.value("return_full_text", false);
-  if (!r.options.seed) r.options.seed = std::random_device{}();  // reported in details
+  if (!r.options.seed) {
+    r.options.seed = std::random_device{}();  // reported in details
+    r.drawn_seed = r.options.do_sample;
+  }
   return r;
 }
 
@@ -51,6 +55,7 @@ Json token_json(const Tokenizer& tokenizer, int32_t id, float logprob) {
 void tgi_generate(HttpServer& server, const httplib::Request& request, httplib::Response& response, RequestTimings& timings) {
   const ServedModel& model = server.model_for("", Task::kGenerate);
   const TgiRequest r = parse_tgi(request);
+  if (r.drawn_seed) timings.cacheable = false;
   const GenerateResult result = server.generate(model, TaskInput{.text = r.prompt}, r.options, timings);
   Json out = {{"generated_text", r.return_full_text ? r.prompt + result.text : result.text}};
   if (r.details) {
@@ -253,16 +258,16 @@ void openai_models(HttpServer& server, const httplib::Request&, httplib::Respons
 }  // namespace
 
 void register_tgi_routes(HttpServer& server) {
-  server.route("POST", "/generate", ApiStyle::kTei, "tgi_generate",
+  server.cached_route("/generate", ApiStyle::kTei, "tgi_generate",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { tgi_generate(server, q, r, t); });
   server.route("POST", "/generate_stream", ApiStyle::kTei, "tgi_generate_stream",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { tgi_generate_stream(server, q, r, t); });
 }
 
 void register_openai_routes(HttpServer& server) {
-  server.route("POST", "/v1/completions", ApiStyle::kOpenAi, "openai_completions",
+  server.cached_route("/v1/completions", ApiStyle::kOpenAi, "openai_completions",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_completions(server, q, r, t); });
-  server.route("POST", "/v1/embeddings", ApiStyle::kOpenAi, "openai_embeddings",
+  server.cached_route("/v1/embeddings", ApiStyle::kOpenAi, "openai_embeddings",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_embeddings(server, q, r, t); });
   server.route("GET", "/v1/models", ApiStyle::kOpenAi, "openai_models",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_models(server, q, r, t); }, false);

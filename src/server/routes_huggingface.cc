@@ -221,11 +221,11 @@ void inference(HttpServer& server, const std::string& model_name, const httplib:
 }  // namespace
 
 void register_huggingface_routes(HttpServer& server) {
-  server.route("POST", "/", ApiStyle::kHuggingFace, "hf_inference",
+  server.cached_route("/", ApiStyle::kHuggingFace, "hf_inference",
                [&server](const httplib::Request& req, httplib::Response& res, RequestTimings& t) {
                  inference(server, "", req, res, t);
                });
-  server.route("POST", R"(/models/(.+))", ApiStyle::kHuggingFace, "hf_inference",
+  server.cached_route(R"(/models/(.+))", ApiStyle::kHuggingFace, "hf_inference",
                [&server](const httplib::Request& req, httplib::Response& res, RequestTimings& t) {
                  inference(server, req.matches[1], req, res, t);
                });

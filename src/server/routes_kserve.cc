@@ -194,7 +194,7 @@ void register_kserve_routes(HttpServer& server) {
                  const ServedModel& m = named(server, q.matches[1]);
                  HttpServer::send_json(r, {{"name", m.name}, {"ready", server.ready()}});
                }, false);
-  server.route("POST", R"(/v2/models/([^/]+)/infer)", ApiStyle::kKserve, "kserve_infer",
+  server.cached_route(R"(/v2/models/([^/]+)/infer)", ApiStyle::kKserve, "kserve_infer",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { infer(server, q.matches[1], q, r, t); });
 }
 

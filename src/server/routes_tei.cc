@@ -230,12 +230,12 @@ void register_tei_routes(HttpServer& server) {
   auto bind = [&server](void (*f)(HttpServer&, const httplib::Request&, httplib::Response&, RequestTimings&)) {
     return [&server, f](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { f(server, q, r, t); };
   };
-  server.route("POST", "/embed", ApiStyle::kTei, "tei_embed", bind(embed));
-  server.route("POST", "/predict", ApiStyle::kTei, "tei_predict", bind(predict));
-  server.route("POST", "/rerank", ApiStyle::kTei, "tei_rerank", bind(rerank));
-  server.route("POST", "/similarity", ApiStyle::kTei, "tei_similarity", bind(similarity));
-  server.route("POST", "/tokenize", ApiStyle::kTei, "tei_tokenize", bind(tokenize));
-  server.route("POST", "/decode", ApiStyle::kTei, "tei_decode", bind(decode));
+  server.cached_route("/embed", ApiStyle::kTei, "tei_embed", bind(embed));
+  server.cached_route("/predict", ApiStyle::kTei, "tei_predict", bind(predict));
+  server.cached_route("/rerank", ApiStyle::kTei, "tei_rerank", bind(rerank));
+  server.cached_route("/similarity", ApiStyle::kTei, "tei_similarity", bind(similarity));
+  server.cached_route("/tokenize", ApiStyle::kTei, "tei_tokenize", bind(tokenize));
+  server.cached_route("/decode", ApiStyle::kTei, "tei_decode", bind(decode));
   server.route("GET", "/info", ApiStyle::kTei, "info",
                [&server](const httplib::Request&, httplib::Response& r, RequestTimings&) { HttpServer::send_json(r, info(server)); }, false);
   server.route("GET", "/health", ApiStyle::kTei, "health",
@@ -248,6 +248,7 @@ void register_tei_routes(HttpServer& server) {
                [&server](const httplib::Request&, httplib::Response& r, RequestTimings&) {
                  const BatcherStats stats = server.batcher().stats();
                  server.metrics().set_gauge("queue_depth", static_cast<double>(stats.queue_depth));
+                 server.publish_cache_metrics();
                  r.set_content(server.metrics().render(), "text/plain; version=0.0.4");
                }, false);
 }

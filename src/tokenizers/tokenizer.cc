@@ -1,6 +1,7 @@
 #include "tokenizers/tokenizer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -285,7 +286,27 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_folder(const std::string& direc
   throw Error(directory + ": no tokenizer.json, vocab.txt or vocab.json + merges.txt");
 }
 
+std::size_t encoding_bytes(const Encoding& encoding) {
+  std::size_t bytes = sizeof(Encoding) + encoding.size() * (4 + sizeof(std::string) + sizeof(Offsets) + 4 + 1 + 2);
+  for (const std::string& token : encoding.tokens) bytes += token.capacity() > 15 ? token.capacity() : 0;
+  return bytes;
+}
+
 Encoding Tokenizer::encode_sequence(const std::string& text, int8_t sequence) const {
+  if (!cache_) return encode_sequence_uncached(text, sequence);
+  // This tokenizer's identity, the sequence (0/1: type ids differ), the text.
+  std::string key(sizeof(this) + 1, '\0');
+  const Tokenizer* self = this;
+  std::memcpy(key.data(), &self, sizeof self);
+  key[sizeof self] = static_cast<char>('0' + sequence);
+  key += text;
+  if (auto cached = cache_->get(key)) return std::move(*cached);
+  Encoding encoding = encode_sequence_uncached(text, sequence);
+  cache_->put(key, encoding);
+  return encoding;
+}
+
+Encoding Tokenizer::encode_sequence_uncached(const std::string& text, int8_t sequence) const {
   const std::size_t bad = utf8::find_invalid(text);
   if (bad != std::string::npos) throw Error("input is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   const std::u32string chars = utf8::decode(text);

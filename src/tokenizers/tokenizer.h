@@ -21,6 +21,7 @@
 #include "tokenizers/normalizer.h"
 #include "tokenizers/pre_tokenizer.h"
 #include "tokenizers/token_model.h"
+#include "util/lru_cache.h"
 
 namespace snapformer {
 
@@ -34,6 +35,10 @@ struct AddedToken {
   bool lstrip = false;  // also absorb whitespace on the left of a match
   bool rstrip = false;  // ... and on the right
 };
+
+// Encodings of single texts (before special tokens are added), by text.
+using EncodingCache = LruCache<Encoding>;
+std::size_t encoding_bytes(const Encoding& encoding);
 
 class Tokenizer {
  public:
@@ -52,6 +57,13 @@ class Tokenizer {
   Encoding encode_truncated(const std::string& text, std::size_t max_length) const;
 
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = true) const;
+
+  // Remembers the encoding of every text (each side of a pair separately, so
+  // a question-answering context is tokenized once for all its questions).
+  // One cache may serve several tokenizers (keys are per tokenizer). Call
+  // before the tokenizer is used from several threads; nullptr turns it off.
+  void use_cache(std::shared_ptr<EncodingCache> cache) const { cache_ = std::move(cache); }
+  const EncodingCache* cache() const { return cache_.get(); }
 
   std::optional<int32_t> token_to_id(const std::string& token) const;
   std::string id_to_token(int32_t id) const;
@@ -88,6 +100,7 @@ class Tokenizer {
   Tokenizer() = default;
   void finish_loading(const std::string& where);
   Encoding encode_sequence(const std::string& text, int8_t sequence) const;
+  Encoding encode_sequence_uncached(const std::string& text, int8_t sequence) const;
   Encoding post_process(Encoding first, const Encoding* second, bool add_special_tokens) const;
   void trim_byte_level_offsets(Encoding& encoding) const;
 
@@ -96,6 +109,7 @@ class Tokenizer {
   std::unique_ptr<TokenModel> model_;
   std::vector<AddedToken> added_tokens_;  // longest first, for leftmost-longest matching
   std::vector<TemplatePiece> single_template_, pair_template_;
+  mutable std::shared_ptr<EncodingCache> cache_;  // set by use_cache() before sharing
   bool trim_offsets_ = false;  // byte-level: drop leading/trailing spaces from offsets
   enum class DecoderKind { kWordPiece, kByteLevel } decoder_ = DecoderKind::kWordPiece;
   std::string decoder_prefix_ = "##";
