@@ -1,10 +1,14 @@
 // snapformer_load: a closed-loop HTTP load generator for the server benchmarks.
 //
 //   snapformer_load --port P --path /predict --body '{"inputs": "..."}' --connections 8 --seconds 5
+//                   [--method GET] [--hit-rate R]
 //
 // Each connection is a keep-alive client that sends the request again as soon
 // as the answer arrives. Prints one JSON line: requests/s and latency
-// percentiles (ms), with the count of non-200 answers.
+// percentiles (ms), with the count of non-200 answers and of "x-cache: hit".
+// --hit-rate R: "{n}" in the body becomes "hot" with probability R (the same
+// request every time: a cache hit after the first) and a number never sent
+// before otherwise (a miss).
 #include <httplib.h>
 
 #include <algorithm>
@@ -12,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -19,7 +24,8 @@
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", path = "/", body = "{}";
   int port = 8000, connections = 1;
-  double seconds = 5;
+  double seconds = 5, hit_rate = -1;
+  std::string method = "POST";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--host") host = value;
@@ -28,6 +34,8 @@ int main(int argc, char** argv) {
     else if (flag == "--body") body = value;
     else if (flag == "--connections") connections = std::stoi(value);
     else if (flag == "--seconds") seconds = std::stod(value);
+    else if (flag == "--method") method = value;
+    else if (flag == "--hit-rate") hit_rate = std::stod(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -37,11 +45,15 @@ int main(int argc, char** argv) {
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::mutex mutex;
   std::vector<double> latencies;
-  std::atomic<long> errors{0};
+  std::atomic<long> errors{0}, hits{0}, unique{0};
   std::vector<std::thread> threads;
   const auto started = Clock::now();
+  // Unique bodies differ between runs too, so a server's earlier entries never match them.
+  const std::string run_id = std::string("u").append(std::to_string(started.time_since_epoch().count())).append("-");
   for (int c = 0; c < connections; ++c) {
-    threads.emplace_back([&] {
+    threads.emplace_back([&, c] {
+      std::mt19937 rng(static_cast<unsigned>(c) + 1);
+      std::uniform_real_distribution<double> coin(0, 1);
       httplib::Client client(host, port);
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
@@ -49,7 +61,14 @@ int main(int argc, char** argv) {
       std::vector<double> mine;
       while (Clock::now() < end) {
         const auto t0 = Clock::now();
-        auto r = client.Post(path.c_str(), body, "application/json");
+        std::string request = body;
+        if (hit_rate >= 0) {
+          const auto at = request.find("{n}");
+          if (at != std::string::npos)
+            request.replace(at, 3, coin(rng) < hit_rate ? std::string("hot") : std::string(run_id).append(std::to_string(unique++)));
+        }
+        auto r = method == "GET" ? client.Get(path.c_str()) : client.Post(path.c_str(), request, "application/json");
+        if (r && r->get_header_value("x-cache") == "hit") ++hits;
         const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
         if (!r || r->status != 200) {
           if (errors++ == 0)
@@ -69,8 +88,8 @@ int main(int argc, char** argv) {
     return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<std::size_t>(p * latencies.size()))];
   };
   std::printf("{\"path\": \"%s\", \"connections\": %d, \"requests\": %zu, \"errors\": %ld, \"requests_per_second\": %.1f, "
-              "\"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f}\n",
+              "\"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, \"cache_hits\": %ld}\n",
               path.c_str(), connections, latencies.size(), errors.load(), latencies.size() / elapsed, pct(0.5), pct(0.9),
-              pct(0.99));
+              pct(0.99), hits.load());
   return 0;
 }
