@@ -333,6 +333,46 @@ TEST(RedisCache, CorruptAndForeignValuesAreIgnoredAndReplaced) {
   }
 }
 
+TEST(RedisCache, AclUserAndPasswordAndWrongCredentials) {
+  testing::RedisServer redis(false, {"--requirepass", "s3cret"});
+  redis.cli("-a s3cret ACL SETUSER app on '>apppw' '~snapformer:*' '+get' '+set'");
+  ServerOptions options;
+  options.redis_url = "redis://app:apppw@" + redis.address();
+  {
+    CachedServer s(options);
+    ASSERT_EQ(s.post("/predict", R"({"inputs": "Bom dia a todos"})")->status, 200);
+    s.server().response_cache()->flush();
+    EXPECT_EQ(metric(s.metrics(), "snapformer_cache_redis_writes_total"), 1);
+  }
+  EXPECT_THAT(redis.cli("-a s3cret --scan --pattern 'snapformer:v1:*'"), HasSubstr("snapformer:v1:"));
+  // Wrong password: every request is still answered; the errors are counted.
+  options.redis_url = "redis://app:wrong@" + redis.address();
+  CachedServer s(options);
+  EXPECT_EQ(s.post("/predict", R"({"inputs": "Dobré ráno"})")->status, 200);
+  s.server().response_cache()->flush();
+  EXPECT_GE(metric(s.metrics(), "snapformer_cache_redis_errors_total"), 1);
+}
+
+TEST(RedisCache, SlowRedisDoesNotDelayAnswers) {
+  testing::RedisServer redis(false, {"--enable-debug-command", "yes"});
+  ServerOptions options;
+  options.redis_url = redis.url();
+  options.redis_timeout_ms = 50;
+  CachedServer s(options);
+  ASSERT_EQ(s.post("/predict", R"({"inputs": "warm up"})")->status, 200);
+  std::thread sleeper([&] { redis.cli("DEBUG SLEEP 1.5"); });  // Redis answers nothing for 1.5 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int i = 0; i < 5; ++i) {
+    const auto started = Clock::now();
+    const auto r = s.post("/predict", Json{{"inputs", numbered("slow ", i)}}.dump());
+    ASSERT_EQ(r->status, 200);
+    // One lookup waits at most for its timeout (a reconnect may add another).
+    EXPECT_LT(Clock::now() - started, std::chrono::milliseconds(400)) << i;
+  }
+  sleeper.join();
+  EXPECT_GE(metric(s.metrics(), "snapformer_cache_redis_errors_total"), 1);
+}
+
 // Three masters on loopback, slots spread by redis-cli --cluster create.
 class RedisClusterTest : public ::testing::Test {
  protected:

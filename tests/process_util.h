@@ -78,10 +78,11 @@ class ChildProcess {
 // port + 10000 may not exist).
 class RedisServer {
  public:
-  explicit RedisServer(bool cluster = false) : port_(free_port()) {
+  explicit RedisServer(bool cluster = false, std::vector<std::string> extra = {})
+      : port_(free_port()), extra_(std::move(extra)) {
     if (cluster)
-      extra_ = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
-                "--cluster-port", std::to_string(free_port())};
+      extra_.insert(extra_.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                   "--cluster-node-timeout", "2000", "--cluster-port", std::to_string(free_port())});
     dir_ = std::filesystem::temp_directory_path() / ("snapformer-redis-" + std::to_string(::getpid()) + "-" +
                                                      std::to_string(port_));
     std::filesystem::create_directories(dir_);
@@ -97,7 +98,11 @@ class RedisServer {
                                   "--save", "", "--appendonly", "no", "--dir", dir_.string()};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     process_.start(argv);
-    for (int i = 0; i < 500 && cli("PING").find("PONG") == std::string::npos; ++i)
+    const auto answering = [this] {  // PONG, or NOAUTH from a server with a password
+      const std::string reply = cli("PING");
+      return reply.find("PONG") != std::string::npos || reply.find("NOAUTH") != std::string::npos;
+    };
+    for (int i = 0; i < 500 && !answering(); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   void stop() { process_.kill(SIGKILL); }
