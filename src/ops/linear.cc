@@ -48,10 +48,9 @@ void Linear::apply(const float* x, int64_t rows, float* y) const {
   if (rows == 0) return;
   if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y);
   if (precision == Precision::kBf16) return apply_bf16(*this, x, rows, y);
-  if (rows <= kSmallGemmRows) {
+  if (rows <= kSmallGemmRows && !input_major) {
     // Few tokens: stream the weights in place instead of letting BLAS pack them.
-    if (input_major) small_gemm_nn(x, rows, in, weight, out, bias, y);
-    else small_gemm_nt(x, rows, in, weight, out, bias, y);
+    small_gemm_nt(x, rows, in, weight, out, bias, y);
     return;
   }
   if (bias != nullptr) {

@@ -27,19 +27,6 @@ void nt_portable(const float* x, int64_t m, int64_t k, const float* w, int64_t n
     }
 }
 
-void nn_portable(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw, int64_t n0, int64_t n1,
-                 const float* bias, float* y) {
-  for (int64_t r = 0; r < m; ++r) {
-    float* yr = y + r * ldw;
-    for (int64_t c = n0; c < n1; ++c) yr[c] = bias ? bias[c] : 0.0f;
-    for (int64_t i = 0; i < k; ++i) {
-      const float xv = x[r * k + i];
-      const float* wr = w + i * ldw;
-      for (int64_t c = n0; c < n1; ++c) yr[c] += xv * wr[c];
-    }
-  }
-}
-
 // ---- AVX-512 ----------------------------------------------------------------
 
 __attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
@@ -105,51 +92,6 @@ __attribute__((target("avx512f"))) void nt_avx512(const float* x, int64_t m, int
 }
 
 // MB rows of x times a strip of 16*NV columns of w (row stride ldw).
-template <int MB, int NV>
-__attribute__((target("avx512f"))) void nn_block512(const float* x, int64_t k, const float* w, int64_t ldw,
-                                                    const float* bias, float* y, __mmask16 last_mask) {
-  __m512 acc[MB][NV];
-  for (int v = 0; v < NV; ++v) {
-    const __mmask16 mask = v == NV - 1 ? last_mask : static_cast<__mmask16>(0xFFFF);
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + 16 * v) : _mm512_setzero_ps();
-    for (int i = 0; i < MB; ++i) acc[i][v] = b;
-  }
-  for (int64_t p = 0; p < k; ++p) {
-    __m512 wv[NV];
-    for (int v = 0; v < NV; ++v)
-      wv[v] = _mm512_maskz_loadu_ps(v == NV - 1 ? last_mask : static_cast<__mmask16>(0xFFFF), w + p * ldw + 16 * v);
-    for (int i = 0; i < MB; ++i) {
-      const __m512 xv = _mm512_set1_ps(x[i * k + p]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
-    }
-  }
-  for (int i = 0; i < MB; ++i)
-    for (int v = 0; v < NV; ++v)
-      _mm512_mask_storeu_ps(y + i * ldw + 16 * v, v == NV - 1 ? last_mask : static_cast<__mmask16>(0xFFFF), acc[i][v]);
-}
-
-template <int NV>
-__attribute__((target("avx512f"))) void nn_rows512(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw,
-                                                   const float* bias, float* y, __mmask16 last_mask) {
-  int64_t r = 0;
-  for (; r + 4 <= m; r += 4) nn_block512<4, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask);
-  switch (m - r) {
-    case 3: nn_block512<3, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
-    case 2: nn_block512<2, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
-    case 1: nn_block512<1, NV>(x + r * k, k, w, ldw, bias, y + r * ldw, last_mask); break;
-    default: break;
-  }
-}
-
-__attribute__((target("avx512f"))) void nn_avx512(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw,
-                                                  int64_t n0, int64_t n1, const float* bias, float* y) {
-  int64_t c = n0;
-  const auto b = [&](int64_t col) { return bias ? bias + col : nullptr; };
-  for (; c + 64 <= n1; c += 64) nn_rows512<4>(x, m, k, w + c, ldw, b(c), y + c, 0xFFFF);
-  for (; c + 16 <= n1; c += 16) nn_rows512<1>(x, m, k, w + c, ldw, b(c), y + c, 0xFFFF);
-  if (c < n1) nn_rows512<1>(x, m, k, w + c, ldw, b(c), y + c, static_cast<__mmask16>((1u << (n1 - c)) - 1));
-}
-
 // ---- AVX2 + FMA ---------------------------------------------------------------
 
 
@@ -195,38 +137,6 @@ __attribute__((target("avx2,fma"))) void nt_avx2(const float* x, int64_t m, int6
   for (; c < n1; ++c) nt_rows256<1>(x, m, k, w + c * k, bias ? bias + c : nullptr, y + c, ldy);
 }
 
-template <int MB>
-__attribute__((target("avx2,fma"))) void nn_block256(const float* x, int64_t k, const float* w, int64_t ldw,
-                                                     const float* bias, float* y) {
-  constexpr int NV = 4;  // 32 columns
-  __m256 acc[MB][NV];
-  for (int v = 0; v < NV; ++v) {
-    const __m256 b = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
-    for (int i = 0; i < MB; ++i) acc[i][v] = b;
-  }
-  for (int64_t p = 0; p < k; ++p) {
-    __m256 wv[NV];
-    for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(w + p * ldw + 8 * v);
-    for (int i = 0; i < MB; ++i) {
-      const __m256 xv = _mm256_broadcast_ss(x + i * k + p);
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_fmadd_ps(xv, wv[v], acc[i][v]);
-    }
-  }
-  for (int i = 0; i < MB; ++i)
-    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(y + i * ldw + 8 * v, acc[i][v]);
-}
-
-__attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw,
-                                                 int64_t n0, int64_t n1, const float* bias, float* y) {
-  int64_t c = n0;
-  for (; c + 32 <= n1; c += 32) {
-    int64_t r = 0;
-    for (; r + 3 <= m; r += 3) nn_block256<3>(x + r * k, k, w + c, ldw, bias ? bias + c : nullptr, y + r * ldw + c);
-    for (; r < m; ++r) nn_block256<1>(x + r * k, k, w + c, ldw, bias ? bias + c : nullptr, y + r * ldw + c);
-  }
-  if (c < n1) nn_portable(x, m, k, w, ldw, c, n1, bias, y);
-}
-
 // Columns per parallel task: enough work to amortize the hand-off.
 constexpr int64_t kColumnsPerTask = 64;
 
@@ -241,19 +151,6 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
       case Isa::kAvx512: nt_avx512(x, m, k, w, n0, n1, n, bias, y); break;
       case Isa::kAvx2: nt_avx2(x, m, k, w, n0, n1, n, bias, y); break;
       case Isa::kPortable: nt_portable(x, m, k, w, n0, n1, n, bias, y); break;
-    }
-  });
-}
-
-void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y) {
-  const Isa isa = active_isa();
-  const int64_t tasks = (n + kColumnsPerTask - 1) / kColumnsPerTask;
-  ThreadPool::global().parallel_for(tasks, [&](int64_t t0, int64_t t1) {
-    const int64_t n0 = t0 * kColumnsPerTask, n1 = std::min(n, t1 * kColumnsPerTask);
-    switch (isa) {
-      case Isa::kAvx512: nn_avx512(x, m, k, w, n, n0, n1, bias, y); break;
-      case Isa::kAvx2: nn_avx2(x, m, k, w, n, n0, n1, bias, y); break;
-      case Isa::kPortable: nn_portable(x, m, k, w, n, n0, n1, bias, y); break;
     }
   });
 }
