@@ -200,12 +200,18 @@ class LowPrecision : public ::testing::TestWithParam<ops::Precision> {};
 // widths that do and do not split evenly over the threads, and both layouts.
 TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
   std::mt19937 rng(5);
-  // bf16 keeps 8 bits of mantissa (relative 2^-9 per value); int8 keeps
-  // 127 weight and 255 activation levels. Errors are relative to the output scale.
-  const double tolerance = GetParam() == ops::Precision::kBf16 ? 0.01 : 0.03;
-  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}})
-    for (int64_t rows : {1, 3, 17, 64})
+  // bf16 keeps 8 bits of mantissa (relative 2^-9 per value): 1% of the output
+  // scale. int8: the rounding bound computed per output below.
+  const double tolerance = 0.01;
+  // AVX-512: int8 up to 32 rows runs the VNNI kernel (when the CPU has VNNI);
+  // AVX2: always oneDNN's GEMM. K = 40, 96, 128, 200, 256: tails of every length class.
+  const ops::Isa original = ops::active_isa();
+  for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512})
+  for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}, {200, 77}})
+    for (int64_t rows : {1, 3, 5, 17, 32, 64})
       for (bool input_major : {false, true}) {
+        if (!ops::cpu_supports(isa)) continue;
+        ops::set_isa(isa);
         const auto w = random_values(static_cast<std::size_t>(in * out), rng);
         const auto bias = random_values(static_cast<std::size_t>(out), rng);
         auto x = random_values(static_cast<std::size_t>(rows * in), rng);
@@ -217,11 +223,32 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
         lowered.linear.apply(x.data(), rows, actual.data());
         double scale = 0;
         for (float v : expected) scale = std::max(scale, static_cast<double>(std::abs(v)));
-        for (std::size_t i = 0; i < expected.size(); ++i)
-          ASSERT_NEAR(actual[i], expected[i], tolerance * scale)
-              << ops::precision_name(GetParam()) << " in=" << in << " out=" << out << " rows=" << rows
-              << " input_major=" << input_major << " at " << i;
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < out; ++c) {
+            // int8: the worst case of rounding each x to its row's step and each
+            // w to its channel's step (half a step each), summed over k.
+            double allowed = tolerance * scale;
+            if (GetParam() == ops::Precision::kInt8) {
+              float lo = 0, hi = 0, w_max = 0;
+              for (int64_t i = 0; i < in; ++i) {
+                lo = std::min(lo, x[r * in + i]);
+                hi = std::max(hi, x[r * in + i]);
+                w_max = std::max(w_max, std::abs(input_major ? w[i * out + c] : w[c * in + i]));
+              }
+              const double x_step = (hi - lo) / 255.0, w_step = w_max / 127.0;
+              allowed = 0;
+              for (int64_t i = 0; i < in; ++i) {
+                const double wi = input_major ? w[i * out + c] : w[c * in + i];
+                allowed += std::abs(x[r * in + i]) * w_step / 2 + std::abs(wi) * x_step / 2 + x_step * w_step / 4;
+              }
+            }
+            const std::size_t at = static_cast<std::size_t>(r * out + c);
+            ASSERT_NEAR(actual[at], expected[at], allowed + 1e-5)
+                << ops::precision_name(GetParam()) << " in=" << in << " out=" << out << " rows=" << rows
+                << " input_major=" << input_major << " isa=" << ops::isa_name(isa) << " at " << at;
+          }
       }
+  ops::set_isa(original);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LowPrecision, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),

@@ -17,6 +17,7 @@
 #include "ops/linear.h"
 #include "ops/onednn.h"
 #include "ops/quantize.h"
+#include "ops/small_gemm_int8.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
 
@@ -141,12 +142,20 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y) {
   float* const x_scale = scale_scratch.data();
   std::int32_t* const x_zero = zero_scratch.data();
   std::int32_t* const acc = acc_scratch.data();
-  const int levels = integer_gemm_has_vnni() ? 255 : 127;
+  // Few rows: the in-place VNNI kernel; more: oneDNN's GEMM (packs, then runs at peak).
+  const bool small_rows = rows <= kSmallInt8GemmRows && small_int8_gemm_available();
+  const int levels = small_rows || integer_gemm_has_vnni() ? 255 : 127;
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
   });
   for_each_slice(out, [&](int64_t c0, int64_t c1) {
     use_one_openmp_thread();
+    if (small_rows) {
+      small_gemm_u8s8(x_q, rows, in, linear.weight_int8, c0, c1, acc, out);
+      dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
+                         y);
+      return;
+    }
     const std::int32_t no_offset = 0;
     // Row-major C[rows, c1-c0] = A[rows, in] · B[c0..c1, in]ᵀ in int32.
     const dnnl_status_t status =
