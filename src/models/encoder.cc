@@ -152,8 +152,7 @@ std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
     layer.attention_output.apply(context.data(), tokens, projected.data());
     ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.attention_norm.gamma.data,
                     layer.attention_norm.beta.data, config_.layer_norm_eps, hidden.data());
-    layer.intermediate.apply(hidden.data(), tokens, intermediate.data());
-    ops::activate(config_.activation, intermediate.data(), tokens * ff);
+    layer.intermediate.apply(hidden.data(), tokens, intermediate.data(), config_.activation);  // bias + activation fused
     layer.output.apply(intermediate.data(), tokens, projected.data());
     ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.output_norm.gamma.data,
                     layer.output_norm.beta.data, config_.layer_norm_eps, hidden.data());

@@ -107,8 +107,7 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
     ops::add_in_place(x.data(), projected.data(), rows * h);
     ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_2_gamma.data, layer.ln_2_beta.data, config_.layer_norm_eps,
                     normed.data());
-    layer.c_fc.apply(normed.data(), rows, inner.data());
-    ops::activate(config_.activation, inner.data(), rows * ff);
+    layer.c_fc.apply(normed.data(), rows, inner.data(), config_.activation);  // bias + activation fused
     layer.mlp_c_proj.apply(inner.data(), rows, projected.data());
     ops::add_in_place(x.data(), projected.data(), rows * h);
   }

@@ -114,8 +114,7 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
       else ops::fff_conditional(layer.fff, normed.data(), tokens, projected.data(), paths);
     } else {
       inner.resize(static_cast<std::size_t>(tokens * layer.ff_in.out));
-      layer.ff_in.apply(normed.data(), tokens, inner.data());
-      ops::activate(ops::Activation::kGeluErf, inner.data(), static_cast<int64_t>(inner.size()));
+      layer.ff_in.apply(normed.data(), tokens, inner.data(), ops::Activation::kGeluErf);
       layer.ff_out.apply(inner.data(), tokens, projected.data());
     }
     ops::add_in_place(x.data(), projected.data(), tokens * h);

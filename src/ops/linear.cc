@@ -44,13 +44,13 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, f
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
 
-void Linear::apply(const float* x, int64_t rows, float* y) const {
+void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activation> then) const {
   if (rows == 0) return;
-  if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y);
-  if (precision == Precision::kBf16) return apply_bf16(*this, x, rows, y);
+  if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y, then);
+  if (precision == Precision::kBf16) return apply_bf16(*this, x, rows, y, then);
   if (rows <= kSmallGemmRows && !input_major) {
     // Few tokens: stream the weights in place instead of letting BLAS pack them.
-    small_gemm_nt(x, rows, in, weight, out, bias, y);
+    small_gemm_nt(x, rows, in, weight, out, bias, y, then);
     return;
   }
   if (bias != nullptr) {
@@ -66,6 +66,7 @@ void Linear::apply(const float* x, int64_t rows, float* y) const {
     } else {
       gemm(false, true, rows, c1 - c0, in, 1.0f, x, in, weight + c0 * in, in, beta, y + c0, out);
     }
+    activate_columns(then, y, rows, out, c0, c1);
   });
 }
 

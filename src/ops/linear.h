@@ -7,6 +7,9 @@
 
 #include <cstdint>
 
+#include <optional>
+
+#include "ops/elementwise.h"
 #include "ops/precision.h"
 
 namespace snapformer::ops {
@@ -45,8 +48,11 @@ struct Linear {
     return l;
   }
 
-  // y[rows, out] = x[rows, in] · W + b. `y` must not alias `x`.
-  void apply(const float* x, int64_t rows, float* y) const;
+  // y[rows, out] = x[rows, in] · W + b, then `then` (e.g. GELU) applied to
+  // each block of columns right after it is computed, while it is still in
+  // cache (bias + activation fused: no second pass over y). `y` must not
+  // alias `x`.
+  void apply(const float* x, int64_t rows, float* y, std::optional<Activation> then = std::nullopt) const;
 };
 
 // C[m,n] = A[m,k] · B[k,n] (row-major, leading dimensions given), optionally accumulating.
@@ -54,8 +60,15 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, f
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // The low-precision paths of Linear::apply (lowp_linear.cc).
-void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y);
-void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y);
+void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then);
+void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then);
+
+// Applies `then` to columns [c0, c1) of every row of y (row stride `stride`).
+inline void activate_columns(std::optional<Activation> then, float* y, int64_t rows, int64_t stride, int64_t c0,
+                             int64_t c1) {
+  if (!then) return;
+  for (int64_t r = 0; r < rows; ++r) activate(*then, y + r * stride + c0, c1 - c0);
+}
 
 // Throws Error when oneDNN cannot run `precision` on this CPU (bf16 needs AVX-512).
 void check_precision_supported(Precision precision);

@@ -97,7 +97,7 @@ Bf16Primitives& bf16_primitives() {
 
 }  // namespace
 
-void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y) {
+void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then) {
   const int64_t in = linear.in, out = linear.out;
   // Scratch of the calling thread, reused across calls. The pool's threads
   // reach it through this pointer (a thread_local name would be their own).
@@ -124,10 +124,11 @@ void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y) {
     dnnl::stream& stream = thread_stream();
     matmul.execute(stream, args);
     stream.wait();
+    activate_columns(then, y, rows, out, c0, c1);
   });
 }
 
-void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y) {
+void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then) {
   const int64_t in = linear.in, out = linear.out;
   // Scratch of the calling thread, reused across calls. The pool's threads
   // reach it through these pointers (a thread_local name would be their own).
@@ -154,6 +155,7 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y) {
       small_gemm_u8s8(x_q, rows, in, linear.weight_int8, c0, c1, acc, out);
       dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
                          y);
+      activate_columns(then, y, rows, out, c0, c1);
       return;
     }
     const std::int32_t no_offset = 0;
@@ -167,6 +169,7 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y) {
     }
     dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
                        y);
+    activate_columns(then, y, rows, out, c0, c1);
   });
 }
 

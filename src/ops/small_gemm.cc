@@ -150,7 +150,8 @@ constexpr int64_t kColumnsPerTask = 64;
 
 }  // namespace
 
-void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y) {
+void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
+                   std::optional<Activation> then) {
   const Isa isa = active_isa();
   const int64_t tasks = (n + kColumnsPerTask - 1) / kColumnsPerTask;
   ThreadPool::global().parallel_for(tasks, [&](int64_t t0, int64_t t1) {
@@ -160,6 +161,8 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
       case Isa::kAvx2: nt_avx2(x, m, k, w, n0, n1, n, bias, y); break;
       case Isa::kPortable: nt_portable(x, m, k, w, n0, n1, n, bias, y); break;
     }
+    if (then)
+      for (int64_t r = 0; r < m; ++r) activate(*then, y + r * n + n0, n1 - n0);
   });
 }
 

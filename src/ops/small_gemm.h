@@ -8,6 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+
+#include "ops/elementwise.h"
 
 namespace snapformer::ops {
 
@@ -17,6 +20,8 @@ namespace snapformer::ops {
 // columns of such a matrix touches a new page for every k, and measured
 // against oneDNN's sgemm (which reads the rows whole) it was 3x slower for a
 // 6-token prompt and 9% slower for a decode step; Linear sends those to BLAS.
-void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y);
+// `then`: an activation applied to each block of columns as soon as it is done.
+void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
+                   std::optional<Activation> then = std::nullopt);
 
 }  // namespace snapformer::ops
