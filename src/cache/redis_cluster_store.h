@@ -42,15 +42,14 @@ class RedisClusterStore final : public RemoteStore {
   void set(const std::string& key, const std::string& value, std::chrono::seconds ttl) override;
   std::string describe() const override;
 
-  // Reloads the slot map now (also done lazily). Throws when no node answers.
-  void refresh_topology();
-
   // Redirections followed so far (for metrics and tests).
   uint64_t moved_redirections() const { return moved_.load(); }
   uint64_t ask_redirections() const { return ask_.load(); }
 
  private:
   RedisReply run_for_key(const std::string& key, const std::vector<std::string_view>& command);
+  // Reloads the slot map from any reachable node. Throws when none answers.
+  void refresh_topology();
   RedisPool& pool_for(const std::string& node);
   void refresh_if_due();
 

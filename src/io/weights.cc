@@ -87,44 +87,19 @@ bool Weights::contains(const std::vector<std::string>& candidates) const {
 
 std::optional<FloatTensor> Weights::get_optional(const std::vector<std::string>& candidates,
                                                  const std::vector<int64_t>& expected_shape) {
-  for (const std::string& name : candidates) {
-    const auto located = locate(name);
-    if (!located) continue;
-    const TensorInfo& info = *located->info;
-    const std::string where = located->file->path() + ": tensor '" + name + "'";
-    if (!expected_shape.empty() && info.shape != expected_shape)
-      throw Error(where + " has shape " + shape_string(info.shape) + ", expected " + shape_string(expected_shape));
-    const std::uint8_t* bytes = located->file->tensor_data(info);
-    const std::size_t count = static_cast<std::size_t>(info.element_count());
-    FloatTensor tensor;
-    tensor.shape = info.shape;
-    switch (info.dtype) {
-      case DType::F32:
-        if (reinterpret_cast<std::uintptr_t>(bytes) % alignof(float) == 0) {
-          tensor.data = reinterpret_cast<const float*>(bytes);  // zero-copy
-          in_place_.emplace_back(bytes, count * sizeof(float));
-        } else {
-          auto& copy = converted_.emplace_back(count);
-          std::memcpy(copy.data(), bytes, count * sizeof(float));
-          tensor.data = copy.data();
-        }
-        return tensor;
-      case DType::F16:
-      case DType::BF16: {
-        auto& copy = converted_.emplace_back(count);
-        for (std::size_t i = 0; i < count; ++i) {
-          std::uint16_t v;
-          std::memcpy(&v, bytes + 2 * i, 2);
-          copy[i] = info.dtype == DType::F16 ? half_to_float(v) : bfloat16_to_float(v);
-        }
-        tensor.data = copy.data();
-        return tensor;
-      }
-      default:
-        throw Error(where + " has dtype " + dtype_name(info.dtype) + "; weights must be F32, F16 or BF16");
-    }
+  const auto raw = find_raw(candidates);
+  if (!raw) return std::nullopt;
+  if (!expected_shape.empty() && raw->shape != expected_shape)
+    throw Error(raw->where + " has shape " + shape_string(raw->shape) + ", expected " + shape_string(expected_shape));
+  FloatTensor tensor;
+  tensor.shape = raw->shape;
+  if (raw->dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(raw->data) % alignof(float) == 0) {
+    tensor.data = reinterpret_cast<const float*>(raw->data);  // zero-copy
+    in_place_.emplace_back(raw->data, raw->bytes);
+  } else {
+    tensor.data = converted_.emplace_back(to_floats(*raw)).data();  // F16/BF16, or unaligned F32
   }
-  return std::nullopt;
+  return tensor;
 }
 
 std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix) {
@@ -133,27 +108,29 @@ std::vector<std::string> with_suffix(const std::vector<std::string>& names, cons
   return out;
 }
 
+namespace {
+RawTensor raw_tensor(const SafetensorsFile& file, const TensorInfo& info) {
+  RawTensor raw;
+  raw.name = info.name;
+  raw.where = file.path() + ": tensor '" + info.name + "'";
+  raw.dtype = info.dtype;
+  raw.shape = info.shape;
+  raw.data = file.tensor_data(info);
+  raw.bytes = info.end - info.begin;
+  return raw;
+}
+}  // namespace
+
 std::optional<RawTensor> Weights::find_raw(const std::vector<std::string>& candidates) const {
-  for (const std::string& name : candidates) {
-    const auto located = locate(name);
-    if (!located) continue;
-    RawTensor raw;
-    raw.name = name;
-    raw.where = located->file->path() + ": tensor '" + name + "'";
-    raw.dtype = located->info->dtype;
-    raw.shape = located->info->shape;
-    raw.data = located->file->tensor_data(*located->info);
-    raw.bytes = located->info->end - located->info->begin;
-    return raw;
-  }
+  for (const std::string& name : candidates)
+    if (const auto located = locate(name)) return raw_tensor(*located->file, *located->info);
   return std::nullopt;
 }
 
 std::vector<RawTensor> Weights::all_tensors() const {
   std::vector<RawTensor> all;
   for (const auto& file : files_)
-    for (const auto& [name, info] : file->header().tensors)
-      all.push_back(*find_raw({name}));
+    for (const auto& [name, info] : file->header().tensors) all.push_back(raw_tensor(*file, info));
   return all;
 }
 

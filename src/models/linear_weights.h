@@ -36,7 +36,6 @@ class LinearWeights {
  public:
   LinearWeights(Weights& weights, ops::Precision precision);
 
-  ops::Precision precision() const { return precision_; }
   const Weights& weights() const { return weights_; }
 
   // Every layer load() or tied() made in bf16/int8, for `snapformer quantize`.

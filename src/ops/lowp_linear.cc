@@ -1,10 +1,11 @@
 // The bf16 and int8 paths of Linear::apply (see precision.h).
 //
 // Both split the output columns into one contiguous slice per pool thread and
-// run one oneDNN GEMM per slice on the plain [out, in] weights, which oneDNN
-// reads in place (no per-model packing, so pre-converted folders load in
-// place): int8 through oneDNN's integer GEMM (u8·s8 -> s32, VNNI where the CPU
-// has it), bf16 through a matmul primitive with a run-time row count.
+// run one GEMM per slice on the plain [out, in] weights, read in place (no
+// per-model packing, so pre-converted folders load in place): int8 through
+// the own VNNI kernel up to kSmallInt8GemmRows rows and oneDNN's integer GEMM
+// above (u8·s8 -> s32), bf16 through a oneDNN matmul primitive with a
+// run-time row count.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

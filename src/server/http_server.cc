@@ -64,8 +64,10 @@ HttpServer::HttpServer(std::shared_ptr<ModelRegistry> registry, ServerOptions op
     if (!options_.redis_cluster.empty())
       remote = std::make_unique<RedisClusterStore>(options_.redis_cluster, timeout, options_.redis_user,
                                                    options_.redis_password);
+    // Keys need the models' identity only where other processes share them:
+    // one process serves one fixed set of models (and fingerprinting reads files).
+    if (remote) cache_namespace_ = registry_->fingerprint();
     cache_ = std::make_unique<ResponseCache>(options_.response_cache, std::move(remote));
-    cache_namespace_ = registry_->fingerprint();
   }
   register_routes();
 }

@@ -156,7 +156,7 @@ class HttpServer {
   std::unique_ptr<httplib::Server> http_;
   std::unique_ptr<ResponseCache> cache_;                 // null with --no-cache
   std::shared_ptr<EncodingCache> tokenization_cache_;   // null when off
-  std::string cache_namespace_;                          // the served models' fingerprints
+  std::string cache_namespace_;                          // the served models' fingerprint (with Redis)
   std::atomic<int> in_flight_{0};
   std::atomic<bool> ready_{false};
   int port_ = 0;
