@@ -23,10 +23,7 @@ using ::testing::HasSubstr;
 class BadInput : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("snapformer-bad-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = testing::scratch_directory("bad");
     for (const auto& entry : fs::directory_iterator(testing::model_path("tiny-bert-cls")))
       fs::copy_file(fs::canonical(entry.path()), dir_ / entry.path().filename());
   }

@@ -11,6 +11,7 @@
 #include "cache/redis_cluster_store.h"
 #include "cache/redis_connection.h"
 #include "cache/redis_store.h"
+#include "loopback_server.h"
 #include "process_util.h"
 #include "server/http_server.h"
 #include "test_util.h"
@@ -118,38 +119,16 @@ TEST(RedisUrl, ParsesEveryPartAndNamesErrors) {
 // ---------------------------------------------------------------- HTTP
 
 // An in-process server on the embedded models with the given cache options.
-class CachedServer {
+class CachedServer : public testing::LoopbackServer {
  public:
-  explicit CachedServer(ServerOptions options) {
-    auto registry = std::make_shared<ModelRegistry>();
-    registry->load("lang-id-bert=" + repo_model("lang-id-bert"));
-    registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
-    registry->load(testing::model_path("tiny-bert-qa"));
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server_ = std::make_unique<HttpServer>(registry, options);
-    server_->bind();
-    thread_ = std::thread([this] { server_->run(); });
-    while (!server_->ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ~CachedServer() {
-    server_->stop();
-    thread_.join();
-  }
+  explicit CachedServer(ServerOptions options)
+      : LoopbackServer({"lang-id-bert=" + repo_model("lang-id-bert"), "fortune-gpt2=" + repo_model("fortune-gpt2"),
+                        testing::model_path("tiny-bert-qa")},
+                       options) {}
   httplib::Result post(const std::string& path, const std::string& body) {
-    httplib::Client c("127.0.0.1", server_->port());
-    c.set_read_timeout(30, 0);
-    return c.Post(path.c_str(), body, "application/json");
+    return client().Post(path.c_str(), body, "application/json");
   }
-  std::string metrics() {
-    httplib::Client c("127.0.0.1", server_->port());
-    return c.Get("/metrics")->body;
-  }
-  HttpServer& server() { return *server_; }
-
- private:
-  std::unique_ptr<HttpServer> server_;
-  std::thread thread_;
+  std::string metrics() { return client().Get("/metrics")->body; }
 };
 
 // The value of one sample line of /metrics ("name value"), or -1.

@@ -89,9 +89,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, PrecisionMode, ::testing::Values(ops::Precision:
 class QuantizedFolder : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("snapformer-quantized-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
+    dir_ = testing::scratch_directory("quantized");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli_util.h"
+#include "loopback_server.h"
 #include "server/http_server.h"
 #include "test_util.h"
 
@@ -28,30 +29,14 @@ class Server : public ::testing::Test {
   static void TearDownTestSuite() { shutdown(); }
 
   static void start(ServerOptions options) {
-    auto registry = std::make_shared<ModelRegistry>();
-    registry->load("lang-id-bert=" + repo_model("lang-id-bert"));
-    registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
-    registry->load(testing::model_path("tiny-bert-qa"));
-    registry->load(testing::model_path("tiny-bert-mlm"));
-    registry->load(testing::model_path("tiny-ultrafastbert"));
-    options.host = "127.0.0.1";
-    options.port = 0;
-    server_ = new HttpServer(registry, options);
-    server_->bind();
-    thread_ = new std::thread([] { server_->run(); });
-    while (!server_->ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    server_ = new testing::LoopbackServer({"lang-id-bert=" + repo_model("lang-id-bert"),
+                                           "fortune-gpt2=" + repo_model("fortune-gpt2"),
+                                           testing::model_path("tiny-bert-qa"), testing::model_path("tiny-bert-mlm"),
+                                           testing::model_path("tiny-ultrafastbert")},
+                                          options);
   }
-  static void shutdown() {
-    server_->stop();
-    thread_->join();
-    delete thread_;
-    delete server_;
-  }
-  static httplib::Client client() {
-    httplib::Client c("127.0.0.1", server_->port());
-    c.set_read_timeout(30, 0);
-    return c;
-  }
+  static void shutdown() { delete server_; }
+  static httplib::Client client() { return server_->client(); }
   static httplib::Result post(const std::string& path, const std::string& body,
                               const httplib::Headers& headers = {}) {
     return client().Post(path.c_str(), headers, body, "application/json");
@@ -64,11 +49,9 @@ class Server : public ::testing::Test {
     return Json::parse(r->body);
   }
 
-  static HttpServer* server_;
-  static std::thread* thread_;
+  static testing::LoopbackServer* server_;
 };
-HttpServer* Server::server_ = nullptr;
-std::thread* Server::thread_ = nullptr;
+testing::LoopbackServer* Server::server_ = nullptr;
 
 TEST_F(Server, HealthInfoModelsMetrics) {
   auto r = client().Get("/health");
@@ -301,18 +284,11 @@ TEST_F(Server, ConcurrentClientsGetTheSequentialAnswers) {
 
 // A second server with tight limits: API key, one request at a time.
 TEST(ServerLimits, ApiKeyAndOverload) {
-  auto registry = std::make_shared<ModelRegistry>();
-  registry->load("fortune-gpt2=" + repo_model("fortune-gpt2"));
   ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
   options.api_key = "secret";
   options.max_concurrent_requests = 1;
   options.cache = false;  // the slow requests repeat: cached answers would not hold the slot
-  HttpServer server(registry, options);
-  server.bind();
-  std::thread runner([&] { server.run(); });
-  while (!server.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  testing::LoopbackServer server({"fortune-gpt2=" + repo_model("fortune-gpt2")}, options);
   httplib::Client c("127.0.0.1", server.port());
   const std::string body = Json{{"inputs", "Hello"}, {"parameters", {{"max_new_tokens", 200}}}}.dump();
   auto r = c.Post("/generate", body, "application/json");
@@ -336,8 +312,6 @@ TEST(ServerLimits, ApiKeyAndOverload) {
   done = true;
   slow.join();
   EXPECT_TRUE(saw_429);
-  server.stop();
-  runner.join();
 }
 
 TEST(ServeCommand, SigtermDrainsAndExitsCleanly) {
@@ -382,17 +356,10 @@ TEST(ServeCommand, SigtermDrainsAndExitsCleanly) {
 }
 
 TEST(ServerLimits, SilentClientsTimeOutAndFreeTheirThreads) {
-  auto registry = std::make_shared<ModelRegistry>();
-  registry->load("lang-id-bert=" + repo_model("lang-id-bert"));
   ServerOptions options;
-  options.host = "127.0.0.1";
-  options.port = 0;
   options.max_concurrent_requests = 1;  // 5 connection threads
   options.client_timeout_seconds = 1;
-  HttpServer server(registry, options);
-  server.bind();
-  std::thread runner([&] { server.run(); });
-  while (!server.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  testing::LoopbackServer server({"lang-id-bert=" + repo_model("lang-id-bert")}, options);
   // Occupy every connection thread with clients that send half a request and go quiet.
   std::vector<int> sockets;
   for (int i = 0; i < 8; ++i) {
@@ -425,8 +392,6 @@ TEST(ServerLimits, SilentClientsTimeOutAndFreeTheirThreads) {
     EXPECT_EQ(n, 0) << "connection still open";
     ::close(fd);
   }
-  server.stop();
-  runner.join();
 }
 
 }  // namespace

@@ -4,8 +4,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,16 @@ namespace snapformer::testing {
 
 inline std::string data_path(const std::string& relative) { return std::string(SNAPFORMER_TEST_DATA) + "/" + relative; }
 inline std::string model_path(const std::string& name) { return data_path("reference/models/" + name); }
+
+// A fresh, empty directory for the running test: TMPDIR/snapformer-<purpose>-<pid>-<test name>.
+inline std::filesystem::path scratch_directory(const std::string& purpose) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("snapformer-" + purpose + "-" + std::to_string(::getpid()) + "-" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 inline Json golden(const std::string& model) { return read_json_file(model_path(model) + "/golden.json"); }
 
