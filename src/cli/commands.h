@@ -11,5 +11,6 @@ namespace snapformer::cli {
 int run_command(const std::vector<std::string>& args);
 int serve_command(const std::vector<std::string>& args);
 int quantize_command(const std::vector<std::string>& args);
+int preload_command(const std::vector<std::string>& args);
 
 }  // namespace snapformer::cli

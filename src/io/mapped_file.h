@@ -14,6 +14,9 @@ class MappedFile {
  public:
   // Maps `path` read-only. Throws Error naming the path if it cannot be opened
   // or mapped. Symbolic links are followed (the Hugging Face cache uses them).
+  // Files of 2 MB or more are mapped 2 MB-aligned with huge pages advised, so
+  // that a page cache holding the file in 2 MB folios is mapped 2 MB a fault
+  // (see io/page_cache.h).
   explicit MappedFile(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

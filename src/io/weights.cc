@@ -48,13 +48,10 @@ float half_to_float(std::uint16_t h) {
   return f;
 }
 
-Weights::Weights(const std::string& directory) : directory_(directory) {
+std::vector<std::string> weight_file_paths(const std::string& directory) {
   const fs::path single = fs::path(directory) / "model.safetensors";
   const fs::path index = fs::path(directory) / "model.safetensors.index.json";
-  if (fs::exists(single)) {
-    files_.push_back(std::make_unique<SafetensorsFile>(single.string()));
-    return;
-  }
+  if (fs::exists(single)) return {single.string()};
   if (!fs::exists(index))
     throw Error(directory + ": no model.safetensors or model.safetensors.index.json (only safetensors weights are supported)");
   const Json json = read_json_file(index.string());
@@ -69,8 +66,13 @@ Weights::Weights(const std::string& directory) : directory_(directory) {
     shards.insert(shard);
   }
   if (shards.empty()) throw Error(index.string() + ": weight_map is empty");
-  for (const std::string& shard : shards)
-    files_.push_back(std::make_unique<SafetensorsFile>((fs::path(directory) / shard).string()));
+  std::vector<std::string> paths;
+  for (const std::string& shard : shards) paths.push_back((fs::path(directory) / shard).string());
+  return paths;
+}
+
+Weights::Weights(const std::string& directory) : directory_(directory) {
+  for (const std::string& path : weight_file_paths(directory)) files_.push_back(std::make_unique<SafetensorsFile>(path));
 }
 
 std::optional<Weights::Located> Weights::locate(const std::string& name) const {

@@ -56,6 +56,11 @@ struct RawTensor {
   std::size_t bytes = 0;
 };
 
+// The weight files of a model folder: `model.safetensors`, or every shard
+// named in `model.safetensors.index.json` (sorted, each once). Throws Error
+// naming the folder or the index if neither is usable. Maps nothing.
+std::vector<std::string> weight_file_paths(const std::string& directory);
+
 class Weights {
  public:
   // Opens the weights of the model folder `directory`. Throws Error naming

@@ -1,6 +1,5 @@
 #include "ops/linear.h"
 
-#include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -10,38 +9,24 @@
 
 #include "ops/onednn.h"
 #include "ops/small_gemm.h"
+#include "util/error.h"
 #include "util/thread_pool.h"
 
 namespace snapformer::ops {
 
-namespace {
-
-// oneDNN's sgemm picks AVX-512 kernels where OpenBLAS 0.3.21 uses its AVX2
-// (Haswell) ones: ~1.5x faster at 128 rows on this CPU. It runs on the
-// calling thread only (one OpenMP thread), because the work is already split
-// over snapformer's own thread pool.
-bool sgemm_with_onednn(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                       int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  // SNAPFORMER_GEMM=openblas keeps the fallback, to measure one against the other.
-  static const bool disabled = [] {
-    const char* choice = std::getenv("SNAPFORMER_GEMM");
-    return choice != nullptr && std::string(choice) == "openblas";
-  }();
-  if (disabled) return false;
-  use_one_openmp_thread();
-  return dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) ==
-         dnnl_success;
-}
-
-}  // namespace
-
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (m == 0 || n == 0) return;
-  if (sgemm_with_onednn(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
-  cblas_sgemm(CblasRowMajor, transpose_a ? CblasTrans : CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans,
-              static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
+  // oneDNN's sgemm picks AVX-512 kernels where OpenBLAS 0.3.21 uses its AVX2
+  // (Haswell) ones: ~1.5x faster at 128 rows on this CPU (docs/BENCHMARKS.md).
+  // It runs on the calling thread only (one OpenMP thread), because the work
+  // is already split over snapformer's own thread pool.
+  use_one_openmp_thread();
+  const dnnl_status_t status =
+      dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (status != dnnl_success)
+    throw Error("oneDNN sgemm failed (status " + std::to_string(static_cast<int>(status)) + ") for " +
+                std::to_string(m) + "x" + std::to_string(k) + " by " + std::to_string(k) + "x" + std::to_string(n));
 }
 
 void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activation> then) const {
