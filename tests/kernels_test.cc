@@ -8,6 +8,7 @@
 #include "ops/elementwise.h"
 #include "ops/linear.h"
 #include "ops/small_gemm.h"
+#include "isa_test.h"
 #include "test_util.h"
 #include "util/thread_pool.h"
 
@@ -21,16 +22,7 @@ std::vector<float> random_values(std::size_t n, std::mt19937& rng) {
   return v;
 }
 
-class KernelIsa : public ::testing::TestWithParam<ops::Isa> {
- protected:
-  void SetUp() override {
-    if (!ops::cpu_supports(GetParam())) GTEST_SKIP() << "this CPU lacks " << ops::isa_name(GetParam());
-    saved_ = ops::active_isa();
-    ops::set_isa(GetParam());
-  }
-  void TearDown() override { ops::set_isa(saved_); }
-  ops::Isa saved_ = ops::Isa::kPortable;
-};
+class KernelIsa : public testing::EachIsa {};
 
 TEST_P(KernelIsa, SmallGemmMatchesReference) {
   std::mt19937 rng(7);
@@ -67,8 +59,7 @@ TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllIsas, KernelIsa, ::testing::Values(ops::Isa::kPortable, ops::Isa::kAvx2, ops::Isa::kAvx512),
-                         [](const auto& info) { return std::string(ops::isa_name(info.param)); });
+SNAPFORMER_FOR_EACH_ISA(KernelIsa);
 
 TEST(ThreadPool, CoversEveryIndexOnce) {
   ThreadPool pool(3);

@@ -4,8 +4,10 @@
 #include <random>
 
 #include "models/ultrafastbert.h"
+#include "ops/cpu.h"
 #include "ops/fff.h"
 #include "tasks/pipeline.h"
+#include "isa_test.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -94,12 +96,16 @@ TEST_P(UltraFastBertGolden, TasksWork) {
 INSTANTIATE_TEST_SUITE_P(Models, UltraFastBertGolden, ::testing::Values("tiny-ultrafastbert", "tiny-ultrafastbert-d5"),
                          [](const auto& info) { return info.param == "tiny-ultrafastbert" ? std::string("depth3") : std::string("depth5"); });
 
-TEST(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
+// Every kernel path this CPU can execute (the AVX-512 one needs hidden % 16 == 0).
+class FffKernel : public testing::EachIsa {};
+
+TEST_P(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
   std::mt19937 rng(5);
   std::normal_distribution<float> d(0.0f, 0.3f);
+  for (int64_t h : {40, 48, 144})
   for (int64_t depth : {0, 1, 4, 7})
     for (int64_t trees : {1, 3}) {
-      const int64_t h = 40, nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
+      const int64_t nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
       std::vector<float> in(static_cast<std::size_t>(width * h)), bias(static_cast<std::size_t>(width)),
           out(static_cast<std::size_t>(h * width)), by_node(out.size()), x(static_cast<std::size_t>(tokens * h));
       for (auto* v : {&in, &bias, &out, &x})
@@ -111,7 +117,8 @@ TEST(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
       std::vector<int32_t> paths(static_cast<std::size_t>(tokens * trees * (depth + 1)));
       ops::fff_conditional(w, x.data(), tokens, a.data(), paths.data());
       ops::fff_dense_masked(w, x.data(), tokens, b.data());
-      for (std::size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4) << "depth " << depth << " trees " << trees;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-4) << "hidden " << h << " depth " << depth << " trees " << trees;
       for (int64_t t = 0; t < tokens; ++t)
         for (int64_t tree = 0; tree < trees; ++tree) {
           EXPECT_EQ(paths[(t * trees + tree) * (depth + 1)], 0);  // every path starts at the root
@@ -123,6 +130,8 @@ TEST(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
         }
     }
 }
+
+SNAPFORMER_FOR_EACH_ISA(FffKernel);
 
 }  // namespace
 }  // namespace snapformer
