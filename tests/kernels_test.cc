@@ -125,28 +125,41 @@ TEST_P(KernelIsa, SoftmaxMatchesStdExp) {
 namespace snapformer {
 namespace {
 
-// The row-at-a-time and the two-GEMM attention give the same result, causal or not.
-TEST(Attention, GemmFormMatchesRowForm) {
+// Attention from 64 queries on (the tiled one-pass kernel on AVX-512 for head
+// sizes 16/32/64/128, else two GEMMs around a row softmax) gives the
+// row-at-a-time result, causal or not, with a KV-cache offset, strided rows,
+// key counts with and without a partial last tile, and scores spread wide
+// (score standard deviation ~2.7: the online softmax rescales earlier tiles).
+class AttentionIsa : public testing::EachIsa {};
+
+TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
   std::mt19937 rng(3);
-  for (bool causal : {false, true})
-    for (int64_t queries : {70, 130}) {
-      const int64_t keys = causal ? queries + 5 : queries, heads = 3, d = 8, stride = heads * d;
-      const auto q = random_values(static_cast<std::size_t>(keys * stride), rng);
-      const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
-      const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
-      const ops::AttentionShape shape{heads, d, stride, stride, stride, 0};
-      std::vector<float> fast(static_cast<std::size_t>(queries * stride)), scratch(static_cast<std::size_t>(keys));
-      ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, 0.3f, fast.data(), scratch.data());
-      // Reference: one query at a time (below the GEMM threshold).
-      std::vector<float> slow(fast.size());
-      for (int64_t i = 0; i < queries; ++i) {
-        const int64_t visible_keys = causal ? keys - queries + i + 1 : keys;
-        ops::attend(q.data() + i * stride, k.data(), v.data(), 1, visible_keys, shape, false, 0.3f,
-                    slow.data() + i * stride, scratch.data());
-      }
-      for (std::size_t i = 0; i < fast.size(); ++i) ASSERT_NEAR(fast[i], slow[i], 1e-5) << "causal " << causal;
-    }
+  for (int64_t d : {8, 16, 64, 128})
+    for (bool causal : {false, true})
+      for (int64_t queries : {64, 70, 130, 200})
+        for (float spread : {1.0f, 8.0f}) {
+          const float scale = spread / std::sqrt(static_cast<float>(d));
+          const int64_t keys = causal ? queries + 5 : queries, heads = 3, stride = heads * d + 5, out_stride = heads * d;
+          const auto q = random_values(static_cast<std::size_t>(keys * stride), rng);
+          const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
+          const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
+          const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
+          std::vector<float> fast(static_cast<std::size_t>(queries * out_stride)), scratch(static_cast<std::size_t>(keys));
+          ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, fast.data(), scratch.data());
+          // Reference: one query at a time (below the many-query threshold).
+          std::vector<float> slow(fast.size());
+          for (int64_t i = 0; i < queries; ++i) {
+            const int64_t visible_keys = causal ? keys - queries + i + 1 : keys;
+            ops::attend(q.data() + i * stride, k.data(), v.data(), 1, visible_keys, shape, false, scale,
+                        slow.data() + i * out_stride, scratch.data());
+          }
+          for (std::size_t i = 0; i < fast.size(); ++i)
+            ASSERT_NEAR(fast[i], slow[i], 1e-5 + 1e-4 * std::fabs(slow[i])) << "d " << d << " causal " << causal << " queries " << queries
+                                                << " spread " << spread;
+        }
 }
+
+SNAPFORMER_FOR_EACH_ISA(AttentionIsa);
 
 }  // namespace
 }  // namespace snapformer

@@ -1,10 +1,24 @@
 #include "ops/attention.h"
 
+// GCC 12's AVX-512 headers pass _mm512_undefined_*() placeholders that
+// -Wuninitialized reports spuriously when the intrinsics are inlined here.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
+#include "ops/cpu.h"
 #include "ops/elementwise.h"
+#include "ops/simd.h"
+#include "ops/vector_exp.h"
 #include "ops/linear.h"
 #include "ops/vector_math.h"
 #include "util/thread_pool.h"
@@ -47,6 +61,142 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
        out + out_column, shape.out_stride);
 }
 
+// One head in one tiled pass (flash-attention style), AVX-512, head_dim =
+// 16 * DV. Keys are taken in tiles of kKeyTile; for each tile and each group
+// of kRows query rows: the scores (Q·Kᵀ against the tile, transposed once so
+// that every score row is a broadcast-FMA sum with no horizontal reduction),
+// the causal mask, an online-softmax update (running maximum m and sum l per
+// row; earlier partial outputs rescaled by exp(m_old - m_new)) and the
+// weighted sum of the tile's V rows, all in registers and L1. The score matrix
+// is never written out, and each K/V tile is read once per query group from
+// L1/L2. At the end each output row is divided by its l.
+constexpr int64_t kKeyTile = 64;  // 4 vectors of scores per query row
+typedef float v16sf __attribute__((vector_size(64)));
+typedef int v16si __attribute__((vector_size(64)));
+
+__attribute__((target("avx512f"))) inline float max_lane(__m512 v) {
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, v);
+  return *std::max_element(lanes, lanes + 16);
+}
+constexpr int64_t kRows = 4;      // query rows per register block
+
+template <int DV>
+__attribute__((target("avx512f"))) void attend_tiled(const float* q, const float* k, const float* v, int64_t queries,
+                                                     int64_t keys, const AttentionShape& shape, bool causal, float scale,
+                                                     float* out, int64_t column, int64_t out_column) {
+  constexpr int64_t d = 16 * DV;
+  constexpr int64_t kScoreVectors = kKeyTile / 16;
+  thread_local std::vector<float> state;  // per query: d partial outputs, then m and l
+  state.assign(static_cast<std::size_t>(queries * (d + 2)), 0.0f);
+  float* const partial = state.data();
+  float* const running_max = partial + queries * d;
+  float* const running_sum = running_max + queries;
+  std::fill(running_max, running_max + queries, -std::numeric_limits<float>::infinity());
+  alignas(64) float key_columns[d * kKeyTile];  // the tile's K transposed: [d][kKeyTile]
+  alignas(64) float weights[kRows][kKeyTile];   // softmax numerators of one register block
+
+  for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
+    const int64_t tile = std::min(kKeyTile, keys - k0);
+    for (int64_t j = 0; j < kKeyTile; ++j)
+      for (int64_t c = 0; c < d; ++c)
+        key_columns[c * kKeyTile + j] = j < tile ? k[(k0 + j) * shape.kv_stride + column + c] : 0.0f;
+    // Causal: query i sees keys 0 .. keys - queries + i; rows wholly before
+    // this tile are skipped.
+    const int64_t first_row = causal ? std::max<int64_t>(0, k0 - (keys - queries)) : 0;
+    for (int64_t i0 = first_row; i0 < queries; i0 += kRows) {
+      const int64_t rows = std::min(kRows, queries - i0);
+      __m512 score[kRows][kScoreVectors];
+      for (int64_t r = 0; r < kRows; ++r)
+        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_setzero_ps();
+      // Loops run over all kRows (constant bounds keep the accumulators in
+      // registers); rows past `rows` repeat the last row and are not stored.
+      const float* query[kRows];
+      for (int64_t r = 0; r < kRows; ++r) query[r] = q + (i0 + std::min(r, rows - 1)) * shape.q_stride + column;
+      for (int64_t c = 0; c < d; ++c) {
+        __m512 kc[kScoreVectors];
+        for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
+        for (int64_t r = 0; r < kRows; ++r) {
+          const __m512 qc = _mm512_set1_ps(query[r][c]);
+          for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_fmadd_ps(qc, kc[s], score[r][s]);
+        }
+      }
+      // Online softmax per row, in registers: masked lanes (past the tile or,
+      // causal, in the future) get weight 0.
+      float correction[kRows];
+      for (int64_t r = 0; r < kRows; ++r) {
+        const int64_t visible = r >= rows ? 0 : std::min(tile, causal ? keys - queries + (i0 + r) + 1 - k0 : tile);
+        if (visible <= 0) {
+          for (int64_t s = 0; s < kScoreVectors; ++s) _mm512_store_ps(weights[r] + 16 * s, _mm512_setzero_ps());
+          correction[r] = 1.0f;
+          continue;
+        }
+        const int64_t i = i0 + r;
+        __mmask16 lanes[kScoreVectors];
+        __m512 tile_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t s = 0; s < kScoreVectors; ++s) {
+          const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
+          lanes[s] = static_cast<__mmask16>((1u << valid) - 1);
+          score[r][s] = _mm512_mul_ps(score[r][s], _mm512_set1_ps(scale));
+          tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[r][s]);
+        }
+        const float new_max = std::max(running_max[i], max_lane(tile_max));
+        correction[r] = std::exp(running_max[i] - new_max);  // 0 for the first tile (-inf)
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t s = 0; s < kScoreVectors; ++s) {
+          v16sf shifted = reinterpret_cast<v16sf>(_mm512_sub_ps(score[r][s], _mm512_set1_ps(new_max)));
+          exp_negative<v16sf, v16si>(shifted);
+          const __m512 weight = _mm512_maskz_mov_ps(lanes[s], reinterpret_cast<__m512>(shifted));
+          sum = _mm512_add_ps(sum, weight);
+          _mm512_store_ps(weights[r] + 16 * s, weight);
+        }
+        running_sum[i] = running_sum[i] * correction[r] + sum_lanes(sum);
+        running_max[i] = new_max;
+      }
+      __m512 acc[kRows][DV];
+      for (int64_t r = 0; r < kRows; ++r)
+        for (int64_t c = 0; c < DV; ++c)
+          acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(partial + (i0 + std::min(r, rows - 1)) * d + 16 * c),
+                                    _mm512_set1_ps(correction[r]));
+      for (int64_t j = 0; j < tile; ++j) {
+        __m512 vj[DV];
+        for (int64_t c = 0; c < DV; ++c) vj[c] = _mm512_loadu_ps(v + (k0 + j) * shape.kv_stride + column + 16 * c);
+        for (int64_t r = 0; r < kRows; ++r) {
+          const __m512 p = _mm512_set1_ps(weights[r][j]);
+          for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_fmadd_ps(p, vj[c], acc[r][c]);
+        }
+      }
+      for (int64_t r = 0; r < kRows; ++r)
+        if (r < rows)
+          for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(partial + (i0 + r) * d + 16 * c, acc[r][c]);
+    }
+  }
+  for (int64_t i = 0; i < queries; ++i) {
+    const float inverse = 1.0f / running_sum[i];
+    float* o = out + i * shape.out_stride + out_column;
+    for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
+  }
+}
+
+// The tiled kernel for this head size, or nullptr (then two GEMMs).
+using TiledKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool,
+                             float, float*, int64_t, int64_t);
+// SNAPFORMER_ATTENTION=gemm keeps the two-GEMM form, to measure one against the other.
+TiledKernel tiled_kernel(int64_t head_dim) {
+  static const bool gemm_only = [] {
+    const char* choice = std::getenv("SNAPFORMER_ATTENTION");
+    return choice != nullptr && std::string(choice) == "gemm";
+  }();
+  if (gemm_only || active_isa() != Isa::kAvx512) return nullptr;
+  switch (head_dim) {
+    case 16: return attend_tiled<1>;
+    case 32: return attend_tiled<2>;
+    case 64: return attend_tiled<4>;
+    case 128: return attend_tiled<8>;
+    default: return nullptr;
+  }
+}
+
 // From this many queries on, the GEMM form wins (measured on bert-base).
 constexpr int64_t kGemmQueries = 64;
 
@@ -61,8 +211,15 @@ void attend(const float* q, const float* k, const float* v, int64_t queries, int
       attend_rows(q, k, v, queries, keys, shape, causal, scale, out, scratch, h * head_stride, h * d);
     return;
   }
+  const TiledKernel tiled = tiled_kernel(d);
   ThreadPool::global().parallel_for(shape.heads, [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) attend_gemm(q, k, v, queries, keys, shape, causal, scale, out, h * head_stride, h * d);
+    for (int64_t h = h0; h < h1; ++h) {
+      if (tiled != nullptr) {
+        tiled(q, k, v, queries, keys, shape, causal, scale, out, h * head_stride, h * d);
+      } else {
+        attend_gemm(q, k, v, queries, keys, shape, causal, scale, out, h * head_stride, h * d);
+      }
+    }
   });
 }
 

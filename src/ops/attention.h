@@ -1,8 +1,12 @@
 // Multi-head scaled dot-product attention over packed sequences.
 //
 // Packed layout: the rows of every sequence are contiguous; there is no
-// padding and so no mask, only sequence boundaries. For each query row the
-// scores, softmax and weighted sum are done in one pass per head.
+// padding and so no mask, only sequence boundaries. Scores, mask, softmax and
+// the weighted sum are one pass per head: row by row below 64 queries; from
+// 64 on, tiled over 64-key blocks with an online softmax (AVX-512, head sizes
+// 16/32/64/128), so the score matrix is never materialized. Other CPUs and
+// head sizes use two GEMMs around a row softmax there (SNAPFORMER_ATTENTION=
+// gemm forces that form, for measurements).
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ops/cpu.h"
+#include "ops/vector_exp.h"
 #include "util/error.h"
 
 namespace snapformer::ops {
@@ -11,30 +12,8 @@ namespace {
 
 // Vectorized exact-erf GELU, written once with GCC vector extensions and
 // compiled for AVX-512 and AVX2 (the caller's target attribute decides).
-// erf uses Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), exp a degree-6
-// polynomial after range reduction: GELU differs from std::erf's by < 1e-6.
-// Vectors are passed by reference: passing them by value in a function not
-// itself compiled for AVX makes GCC print a note about the vector ABI.
-template <typename V, typename VI>
-__attribute__((always_inline)) inline void exp_negative(V& x) {  // in place; x <= 0
-  x = x < V{} - 87.0f ? V{} - 87.0f : x;
-  const V scaled = x * 1.44269504088896341f - 0.5f;
-  const VI n = __builtin_convertvector(scaled, VI);  // trunc(x/ln2 - 0.5) = round for x <= 0
-  const V nf = __builtin_convertvector(n, V);
-  const V r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
-  V p = V{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const VI bits = (n + 127) << 23;
-  V scale;
-  __builtin_memcpy(&scale, &bits, sizeof scale);
-  x = p * scale;
-}
-
+// erf uses Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), exp the
+// polynomial of vector_exp.h: GELU differs from std::erf's by < 1e-6.
 template <typename V, typename VI>
 __attribute__((always_inline)) inline void gelu_erf_vector(V& x) {  // in place
   const V z = x * 0.70710678118654752f;
@@ -235,8 +214,7 @@ void layer_norm(const float* x, const float* residual, int64_t rows, int64_t dim
     layer_norm_row(x + r * dim, residual ? residual + r * dim : nullptr, dim, gamma, beta, eps, out + r * dim);
 }
 
-void softmax(float* x, int64_t count) {
-  const float maximum = max_value(x, count);
+float exp_shifted(float* x, int64_t count, float maximum) {
   float sum = 0.0f;
   int64_t done = 0;
   switch (active_isa()) {
@@ -248,6 +226,11 @@ void softmax(float* x, int64_t count) {
     x[i] = std::exp(x[i] - maximum);
     sum += x[i];
   }
+  return sum;
+}
+
+void softmax(float* x, int64_t count) {
+  const float sum = exp_shifted(x, count, max_value(x, count));
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < count; ++i) x[i] *= inv;
 }

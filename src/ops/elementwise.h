@@ -23,6 +23,10 @@ void layer_norm(const float* x, const float* residual, int64_t rows, int64_t dim
 // In-place softmax over `count` values; returns nothing, handles -inf entries.
 void softmax(float* x, int64_t count);
 
+// x[i] = exp(x[i] - maximum) in place, for x[i] <= maximum; returns the sum.
+// (softmax without the division; the online softmax of attention uses it.)
+float exp_shifted(float* x, int64_t count, float maximum);
+
 // x += y, element-wise.
 void add_in_place(float* x, const float* y, int64_t count);
 

@@ -15,6 +15,7 @@
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/simd.h"
 #include "ops/vector_math.h"
 #include "util/thread_pool.h"
 
@@ -38,14 +39,6 @@ inline float gelu(float z) { return 0.5f * z * (1.0f + std::erf(z * 0.7071067811
 constexpr int64_t kBlock = 16;
 constexpr int64_t kMaxLevels = 32;
 
-__attribute__((target("avx512f"))) inline float sum512(__m512 v) {
-  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(v),
-                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
-  const __m128 pair = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
-  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
-}
-
 // Dot product of two rows of `h` floats (h a multiple of 16).
 __attribute__((target("avx512f"))) inline float dot512(const float* a, const float* b, int64_t h) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
@@ -55,7 +48,7 @@ __attribute__((target("avx512f"))) inline float dot512(const float* a, const flo
     acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
   }
   if (i < h) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-  return sum512(_mm512_add_ps(acc0, acc1));
+  return sum_lanes(_mm512_add_ps(acc0, acc1));
 }
 
 // y (+)= sum_l scale[l] * rows[l] over `h` floats (h a multiple of 16): adds

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "ops/cpu.h"
+#include "ops/simd.h"
 #include "util/thread_pool.h"
 
 namespace snapformer::ops {
@@ -35,12 +36,6 @@ __attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
-
-__attribute__((target("avx512f"))) inline float hsum512(__m512 v) {
-  // Fold the upper 256 bits onto the lower (GCC 12's _mm512_reduce_add_ps warns spuriously).
-  const __m512 folded = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4E));
-  return hsum256(_mm512_castps512_ps256(folded));
-}
 
 // MB rows of x against NB rows of w, reduced over all of k.
 template <int MB, int NB>
@@ -75,7 +70,7 @@ __attribute__((target("avx512f"))) void nt_block512(const float* x, int64_t k, c
     }
   }
   for (int i = 0; i < MB; ++i)
-    for (int j = 0; j < NB; ++j) y[i * ldy + j] = hsum512(acc[i][j]) + (bias ? bias[j] : 0.0f);
+    for (int j = 0; j < NB; ++j) y[i * ldy + j] = sum_lanes(acc[i][j]) + (bias ? bias[j] : 0.0f);
 }
 
 template <int NB>

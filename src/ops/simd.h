@@ -1,0 +1,20 @@
+// Small AVX-512 helpers shared by the kernels (internal to ops/). Each is
+// compiled for AVX-512 whatever the including file's default target; call them
+// only from code that runs where active_isa() is kAvx512.
+#pragma once
+
+#include <immintrin.h>
+
+namespace snapformer::ops {
+
+// The sum of a vector's 16 lanes (GCC 12's _mm512_reduce_add_ps warns
+// spuriously, so fold halves by hand).
+__attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
+  const __m256 half = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
+  const __m128 pair = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+}
+
+}  // namespace snapformer::ops
