@@ -14,9 +14,10 @@
 
 namespace snapformer::ops {
 
-// Up to this many rows the in-place small-GEMM kernels beat BLAS (measured
-// in bench/; see docs/BENCHMARKS.md); above it BLAS's packing pays off.
-inline constexpr int64_t kSmallGemmRows = 48;
+// Up to this many rows the in-place small-GEMM kernels beat oneDNN's sgemm;
+// above it sgemm's packing pays off (bert-base, 1 thread, alternating runs:
+// even at 16-24 rows, sgemm 12-14% faster at 32 and 48; docs/BENCHMARKS.md).
+inline constexpr int64_t kSmallGemmRows = 24;
 
 struct Linear {
   int64_t in = 0;
