@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "ops/onednn.h"
 #include "ops/small_gemm.h"
@@ -13,6 +16,33 @@
 #include "util/thread_pool.h"
 
 namespace snapformer::ops {
+
+namespace {
+
+// Joins the warm-up thread at exit, so it never runs while oneDNN's statics are destroyed.
+struct WarmUpThread {
+  std::thread thread;
+  ~WarmUpThread() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+}  // namespace
+
+void warm_up_gemm_in_background() {
+  static WarmUpThread warm_up;
+  static std::once_flag started;
+  std::call_once(started, [] {
+    warm_up.thread = std::thread([] {
+      // Large enough to reach the JIT'ed kernels (a 1x1x1 call does not), in
+      // both weight layouts: [in, out] (GPT-2's Conv1D) and [out, in].
+      constexpr int64_t m = 2, n = 16, k = 16;
+      std::vector<float> a(m * k, 0.0f), b(k * n, 0.0f), c(m * n);
+      gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+      gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
+    });
+  });
+}
 
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {

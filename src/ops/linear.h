@@ -56,6 +56,14 @@ struct Linear {
   void apply(const float* x, int64_t rows, float* y, std::optional<Activation> then = std::nullopt) const;
 };
 
+// oneDNN generates its sgemm kernels on the first call in a process (35-55 ms
+// on this project's machine), wherever that call comes from. This makes that
+// call on a background thread, once per process, so that it overlaps with
+// loading (a GPT-2 tokenizer takes ~15 ms) instead of delaying the first
+// forward pass; a GEMM that starts earlier waits for it inside oneDNN. The
+// thread is joined at exit. Thread-safe.
+void warm_up_gemm_in_background();
+
 // C[m,n] = A[m,k] · B[k,n] (row-major, leading dimensions given), optionally accumulating.
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);

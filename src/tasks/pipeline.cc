@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "ops/linear.h"
 #include "util/error.h"
 #include "util/json_file.h"
 
@@ -29,6 +30,26 @@ constexpr Task kAllTasks[] = {Task::kTokenize, Task::kClassify, Task::kQuestionA
                               Task::kFillMask, Task::kGenerate, Task::kForward};
 }  // namespace
 
+namespace {
+
+// True for float32 GPT-2 folders: their Conv1D layers run on oneDNN's sgemm
+// from the first token on, so its one-time kernel generation is worth
+// starting before the tokenizer loads. (Encoders use sgemm only above 24
+// tokens; warming up there would take a core from short, cold requests.)
+// A config that cannot be read is left for load_model_config to report.
+bool will_use_sgemm(const std::string& directory, const LoadOptions& options) {
+  if (options.precision && *options.precision != ops::Precision::kFp32) return false;
+  try {
+    const Json config = read_json_file((fs::path(directory) / "config.json").string());
+    return config.is_object() && config.value("model_type", "") == "gpt2" &&
+           !config.contains("snapformer_dtype");
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
 Task parse_task(const std::string& name) {
   for (Task t : kAllTasks)
     if (name == task_name(t)) return t;
@@ -40,6 +61,7 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   if (!fs::is_directory(directory)) throw Error(directory + ": not a model folder (no such directory)");
   std::shared_ptr<Pipeline> p(new Pipeline());
   p->directory_ = directory;
+  if (!tokenizer_only && will_use_sgemm(directory, options)) ops::warm_up_gemm_in_background();
   p->tokenizer_ = Tokenizer::from_folder(directory);
   int64_t tokenizer_limit = 0;
   const fs::path tokenizer_config = fs::path(directory) / "tokenizer_config.json";
