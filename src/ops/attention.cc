@@ -79,7 +79,7 @@ __attribute__((target("avx512f"))) inline float max_lane(__m512 v) {
   _mm512_store_ps(lanes, v);
   return *std::max_element(lanes, lanes + 16);
 }
-constexpr int64_t kRows = 4;      // query rows per register block
+constexpr int64_t kRows = 6;      // query rows per register block (24 score accumulators)
 
 template <int DV>
 __attribute__((target("avx512f"))) void attend_tiled(const float* q, const float* k, const float* v, int64_t queries,
