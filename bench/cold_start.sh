@@ -15,4 +15,4 @@ mkdir -p "$MODELS" "$OUT"
 if [[ ! -d $MODELS/bert-cls || ! -d $MODELS/gpt2 ]]; then
   $PY "$KIT/make_models.py" "$MODELS" --seed 0 --which bert-base,gpt2
 fi
-$PY bench/cold_start.py build/snapformer "$MODELS" "$KIT" --runs "${RUNS:-10}" --threads "${THREADS:-1}" --out "$OUT/cold_start.json"
+$PY bench/cold_start.py build/snapformer "$MODELS" "$KIT" --runs "${RUNS:-10}" --threads "${THREADS:-1}" --out "$OUT/cold_start.json" "$@"
