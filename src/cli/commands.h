@@ -12,5 +12,6 @@ int run_command(const std::vector<std::string>& args);
 int serve_command(const std::vector<std::string>& args);
 int quantize_command(const std::vector<std::string>& args);
 int preload_command(const std::vector<std::string>& args);
+int pull_command(const std::vector<std::string>& args);
 
 }  // namespace snapformer::cli

@@ -13,10 +13,12 @@ namespace {
 constexpr const char* kUsage =
     "usage: snapformer COMMAND [OPTIONS]\n"
     "commands:\n"
-    "  serve   [--model [NAME=]DIR]... [--port 8000] ...   the HTTP server (embedded models by default)\n"
-    "  run     --model DIR --task TASK [--json] [--input-file FILE|-] [TEXT...]\n"
-    "  quantize --model DIR --dtype int8|bf16 --out DIR2      a folder that loads in that precision in place\n"
-    "  preload --model DIR [--check]                         cache the weights in 2 MB pages (faster cold start)\n"
+    "  serve   [--model [NAME=]MODEL]... [--port 8000] ...  the HTTP server (embedded models by default)\n"
+    "  run     --model MODEL --task TASK [--json] [--input-file FILE|-] [TEXT...]\n"
+    "  pull    ORG/NAME[@REVISION]                           download a hub model into the Hugging Face cache\n"
+    "  quantize --model MODEL --dtype int8|bf16 --out DIR2    a folder that loads in that precision in place\n"
+    "  preload --model MODEL [--check]                       cache the weights in 2 MB pages (faster cold start)\n"
+    "MODEL: a model folder, or a Hugging Face hub id (org/name[@revision], cached as huggingface_hub does).\n"
     "  version\n"
     "Run 'snapformer COMMAND --help' for a command's options.\n";
 
@@ -37,6 +39,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return snapformer::cli::serve_command(args);
     if (command == "quantize") return snapformer::cli::quantize_command(args);
     if (command == "preload") return snapformer::cli::preload_command(args);
+    if (command == "pull") return snapformer::cli::pull_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "snapformer 0.1.0\n";
       return 0;

@@ -4,6 +4,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 #include "io/page_cache.h"
 #include "io/weights.h"
 #include "util/error.h"
@@ -21,8 +22,8 @@ int preload_command(const std::vector<std::string>& raw) {
                  "--check only reports how the files are cached now.\n";
     return 0;
   }
-  const auto model = args.value("model");
-  if (!model) throw Error("--model DIR is required");
+  if (!args.value("model")) throw Error("--model DIR|ORG/NAME is required");
+  const std::optional<std::string> model = model_folder(*args.value("model"));
   for (const std::string& path : weight_file_paths(*model)) {
     const PageCacheReport report = args.flag("check") ? inspect_page_cache(path) : recache_in_huge_pages(path);
     const double megabytes = static_cast<double>(report.file_bytes) / 1e6;

@@ -3,6 +3,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 #include "tasks/quantized_folder.h"
 #include "util/error.h"
 
@@ -20,7 +21,7 @@ int quantize_command(const std::vector<std::string>& raw) {
   const auto dtype = args.value("dtype");
   const auto out = args.value("out");
   if (!model || !dtype || !out) throw Error("--model DIR, --dtype int8|bf16 and --out DIR2 are required");
-  const QuantizeReport report = write_quantized_folder(*model, ops::parse_precision(*dtype), *out);
+  const QuantizeReport report = write_quantized_folder(model_folder(*model), ops::parse_precision(*dtype), *out);
   std::cout << "wrote " << *out << ": " << report.layers << " linear layers in " << *dtype << ", tensor bytes "
             << report.bytes_before << " -> " << report.bytes_after << "\n";
   return 0;

@@ -6,6 +6,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 #include "cli/result_json.h"
 #include "ops/threads.h"
 #include "tasks/task_input_json.h"
@@ -85,7 +86,7 @@ int run_command(const std::vector<std::string>& raw) {
                        {"model", "task", "input-file", "max-length", "pooling", "max-new-tokens", "temperature", "top-k",
                         "top-p", "repetition-penalty", "seed", "stop", "threads", "max-answer-length", "dtype"});
   if (args.flag("help")) {
-    std::cout << "usage: snapformer run --model DIR --task TASK [--json] [--input-file FILE|-] [--truncate]\n"
+    std::cout << "usage: snapformer run --model DIR|ORG/NAME[@REV] --task TASK [--json] [--input-file FILE|-] [--truncate]\n"
                  "                      [--max-length N] [TEXT...]\n"
                  "tasks: tokenize classify qa embed fill-mask generate forward\n"
                  "--threads N (default: all cores)   --dtype fp32|bf16|int8 (default: the folder's own, fp32)\n"
@@ -93,8 +94,9 @@ int run_command(const std::vector<std::string>& raw) {
                  "       --temperature T --top-k K --top-p P --repetition-penalty R --seed S --stop TEXT\n";
     return 0;
   }
-  const auto model = args.value("model");
-  if (!model) throw Error("--model DIR is required");
+  const auto model_spec = args.value("model");
+  if (!model_spec) throw Error("--model DIR|ORG/NAME is required");
+  const std::optional<std::string> model = model_folder(*model_spec);
   const Task task = parse_task(args.value_or("task", ""));
   ops::set_num_threads(static_cast<int>(args.int_or("threads", 0)));
   const bool json = args.flag("json");
@@ -109,7 +111,7 @@ int run_command(const std::vector<std::string>& raw) {
   const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize, load_options);
   if (timing) std::cerr << "timing: load " << since_start() << " ms\n";
   if (!pipeline->supports(task)) {
-    throw Error(std::string("task '") + task_name(task) + "' is not supported by " + *model + " (" +
+    throw Error(std::string("task '") + task_name(task) + "' is not supported by " + *model_spec + " (" +
                 pipeline->config().architecture + ")");
   }
   const std::vector<TaskInput> inputs = read_inputs(args, task);

@@ -9,6 +9,7 @@
 
 #include "cli/arguments.h"
 #include "cli/commands.h"
+#include "cli/model_folder.h"
 #include "ops/threads.h"
 #include "server/http_server.h"
 
@@ -42,7 +43,7 @@ int serve_command(const std::vector<std::string>& raw) {
                         "cache-entries", "cache-bytes", "cache-ttl", "tokenization-cache-entries", "redis", "redis-cluster",
                         "redis-user", "redis-password", "redis-timeout-ms"});
   if (args.flag("help")) {
-    std::cout << "usage: snapformer serve [--model [NAME=]DIR]... [--host H] [--port P] [--threads N]\n"
+    std::cout << "usage: snapformer serve [--model [NAME=]DIR|ORG/NAME[@REV]]... [--host H] [--port P] [--threads N]\n"
                  "       [--max-batch-tokens N] [--max-concurrent-requests N] [--max-input-length N]\n"
                  "       [--api-key KEY] [--max-body-bytes N] [--request-timeout SECONDS] [--client-timeout SECONDS]\n"
                  "       [--log-requests] [--dtype fp32|bf16|int8]\n"
@@ -96,7 +97,7 @@ int serve_command(const std::vector<std::string>& raw) {
   }
   LoadOptions load_options;
   if (const auto dtype = args.value("dtype")) load_options.precision = ops::parse_precision(*dtype);
-  for (const std::string& spec : specs) registry->load(spec, load_options);
+  for (const std::string& spec : specs) registry->load(served_model_spec(spec), load_options);
 
   HttpServer server(registry, options);
   server.bind();
