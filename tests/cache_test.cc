@@ -224,15 +224,7 @@ TEST(TokenizationCache, QaContextIsTokenizedOnceForAllQuestions) {
 
 // ---------------------------------------------------------------- Redis
 
-// Polls until `condition` holds (writes to Redis are asynchronous).
-template <typename Condition>
-bool eventually(Condition condition, int milliseconds = 3000) {
-  for (int waited = 0; waited < milliseconds; waited += 10) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
+using testing::eventually;
 
 int count_keys(const testing::RedisServer& redis) {
   const std::string keys = redis.cli("--scan --pattern 'snapformer:v1:*'");
@@ -356,20 +348,11 @@ TEST(RedisCache, SlowRedisDoesNotDelayAnswers) {
 class RedisClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (int i = 0; i < 3; ++i)
-      nodes_.push_back(std::make_unique<testing::RedisServer>(/*cluster=*/true));
-    std::string create = "redis-cli --cluster create";
-    for (const auto& n : nodes_) create.append(" ").append(n->address());
-    testing::shell(create + " --cluster-replicas 0 --cluster-yes");
-    ASSERT_TRUE(eventually(
-        [&] {
-          for (const auto& n : nodes_)
-            if (n->cli("CLUSTER INFO").find("cluster_state:ok") == std::string::npos) return false;
-          return true;
-        },
-        10000));
+    cluster_ = std::make_unique<testing::RedisCluster>(3);
+    ASSERT_TRUE(cluster_->ready());
+    for (int i = 0; i < 3; ++i) nodes_.push_back(&cluster_->node(i));
   }
-  std::string seeds() const { return nodes_[0]->address() + "," + nodes_[1]->address(); }
+  std::string seeds() const { return cluster_->seeds(); }
   std::string id(int node) const {
     std::string text = nodes_[node]->cli("CLUSTER MYID");
     return text.substr(0, text.find('\n'));
@@ -398,7 +381,8 @@ class RedisClusterTest : public ::testing::Test {
     }
     return false;
   }
-  std::vector<std::unique_ptr<testing::RedisServer>> nodes_;
+  std::unique_ptr<testing::RedisCluster> cluster_;
+  std::vector<testing::RedisServer*> nodes_;
 };
 
 TEST_F(RedisClusterTest, KeysSpreadOverMastersAndFollowMovedAndAsk) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -121,6 +122,46 @@ class RedisServer {
   ChildProcess process_;
 };
 
+// Polls until `condition` holds, for up to `milliseconds` (what other
+// processes do, such as writes to Redis, happens asynchronously).
+template <typename Condition>
+bool eventually(Condition condition, int milliseconds = 3000) {
+  for (int waited = 0; waited < milliseconds; waited += 10) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+// A Redis Cluster of `masters` redis-server processes on loopback, slots
+// spread by `redis-cli --cluster create`; ready (cluster_state:ok) when built.
+class RedisCluster {
+ public:
+  explicit RedisCluster(int masters = 3) {
+    for (int i = 0; i < masters; ++i) nodes_.push_back(std::make_unique<RedisServer>(/*cluster=*/true));
+    std::string create = "redis-cli --cluster create";
+    for (const auto& n : nodes_) create.append(" ").append(n->address());
+    shell(create + " --cluster-replicas 0 --cluster-yes");
+    ready_ = eventually(
+        [&] {
+          for (const auto& n : nodes_)
+            if (n->cli("CLUSTER INFO").find("cluster_state:ok") == std::string::npos) return false;
+          return true;
+        },
+        10000);
+  }
+  bool ready() const { return ready_; }
+  // Two nodes' addresses, for --redis-cluster (the rest are discovered).
+  std::string seeds() const { return nodes_[0]->address() + "," + nodes_[1]->address(); }
+  RedisServer& node(int i) { return *nodes_[static_cast<std::size_t>(i)]; }
+  const RedisServer& node(int i) const { return *nodes_[static_cast<std::size_t>(i)]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+
+ private:
+  std::vector<std::unique_ptr<RedisServer>> nodes_;
+  bool ready_ = false;
+};
+
 // `snapformer serve` as a separate process, ready when /health answers 200.
 class ServeProcess {
  public:
@@ -136,6 +177,9 @@ class ServeProcess {
     }
   }
   ~ServeProcess() { process_.kill(SIGTERM); }
+  int port() const { return port_; }
+  // Ends the process at once, as a crash or a lost machine would.
+  void kill() { process_.kill(SIGKILL); }
   httplib::Client client() const {
     httplib::Client c("127.0.0.1", port_);
     c.set_read_timeout(30, 0);

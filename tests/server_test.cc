@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <thread>
 
@@ -19,6 +21,7 @@ namespace snapformer {
 namespace {
 
 using ::testing::HasSubstr;
+namespace fs = std::filesystem;
 
 std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
 
@@ -392,6 +395,74 @@ TEST(ServerLimits, SilentClientsTimeOutAndFreeTheirThreads) {
     EXPECT_EQ(n, 0) << "connection still open";
     ::close(fd);
   }
+}
+
+// /v1/chat/completions: the plain template on a folder without one, the
+// folder's own template otherwise; the reply is what /v1/completions gives
+// for the rendered prompt, streamed or not.
+TEST(ChatCompletions, TemplatesStreamingAndErrors) {
+  const auto dir = testing::scratch_directory("chat-model");
+  for (const auto& entry : fs::directory_iterator(testing::model_path("tiny-gpt2")))
+    fs::copy(entry.path(), dir / entry.path().filename());
+  std::ofstream(dir / "tokenizer_config.json")
+      << R"({"model_max_length": 128, "eos_token": "<|endoftext|>", "chat_template": "{% if messages[0]['role'] != 'user' and messages[0]['role'] != 'system' %}{{ raise_exception('the first message must be user or system') }}{% endif %}{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"})";
+  testing::LoopbackServer server({"fortune-gpt2=" + repo_model("fortune-gpt2"), "chatml=" + dir.string()}, ServerOptions{});
+  auto client = server.client();
+  const auto post = [&](const std::string& path, const Json& body, int status = 200) {
+    auto r = client.Post(path.c_str(), body.dump(), "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return std::make_pair(Json(), std::string());
+    EXPECT_EQ(r->status, status) << r->body;
+    return std::make_pair(body.value("stream", false) ? Json() : Json::parse(r->body), r->body);
+  };
+  const Json messages = {{{"role", "system"}, {"content", "You tell fortunes."}}, {{"role", "user"}, {"content", "What will happen?"}}};
+
+  // Plain template: "ROLE: CONTENT" lines, then "assistant:".
+  const Json chat = post("/v1/chat/completions", {{"model", "fortune-gpt2"}, {"messages", messages}, {"max_tokens", 12}, {"temperature", 0}}).first;
+  EXPECT_EQ(chat["object"], "chat.completion");
+  EXPECT_EQ(chat["choices"][0]["message"]["role"], "assistant");
+  const Json plain = post("/v1/completions", {{"model", "fortune-gpt2"}, {"prompt", "system: You tell fortunes.\nuser: What will happen?\nassistant:"},
+                                              {"max_tokens", 12}, {"temperature", 0}, {"stop", {"\nuser:", "\nsystem:"}}}).first;
+  std::string expected = plain["choices"][0]["text"].get<std::string>();
+  expected.erase(0, std::min(expected.size(), expected.find_first_not_of(' ')));
+  EXPECT_EQ(chat["choices"][0]["message"]["content"], expected);
+  EXPECT_EQ(chat["usage"]["prompt_tokens"], plain["usage"]["prompt_tokens"]);
+
+  // The folder's ChatML template.
+  const std::string chatml_prompt =
+      "<|im_start|>system\nYou tell fortunes.<|im_end|>\n<|im_start|>user\nWhat will happen?<|im_end|>\n<|im_start|>assistant\n";
+  const Json templated = post("/v1/chat/completions", {{"model", "chatml"}, {"messages", messages}, {"max_tokens", 6}, {"temperature", 0}}).first;
+  const Json raw = post("/v1/completions", {{"model", "chatml"}, {"prompt", chatml_prompt}, {"max_tokens", 6}, {"temperature", 0}}).first;
+  EXPECT_EQ(templated["choices"][0]["message"]["content"], raw["choices"][0]["text"]);
+  EXPECT_EQ(templated["usage"]["prompt_tokens"], raw["usage"]["prompt_tokens"]);
+  EXPECT_EQ(templated["usage"]["completion_tokens"], 6);
+  EXPECT_EQ(templated["choices"][0]["finish_reason"], "length");
+
+  // Streamed: the role first, the same text in deltas, the finish reason, [DONE].
+  const std::string stream = post("/v1/chat/completions", {{"model", "chatml"}, {"messages", messages}, {"max_tokens", 6}, {"temperature", 0}, {"stream", true}}).second;
+  std::vector<Json> events;
+  for (std::size_t at = 0; (at = stream.find("data:{", at)) != std::string::npos;) {
+    const auto end = stream.find("\n\n", at);
+    events.push_back(Json::parse(stream.substr(at + 5, end - at - 5)));
+    at = end;
+  }
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events.front()["object"], "chat.completion.chunk");
+  EXPECT_EQ(events.front()["choices"][0]["delta"]["role"], "assistant");
+  std::string streamed;
+  for (const Json& e : events)
+    if (e["choices"][0]["delta"].contains("content")) streamed += e["choices"][0]["delta"]["content"].get<std::string>();
+  EXPECT_EQ(streamed, templated["choices"][0]["message"]["content"]);
+  EXPECT_EQ(events.back()["choices"][0]["finish_reason"], "length");
+  EXPECT_NE(stream.find("data: [DONE]"), std::string::npos);
+
+  // Errors: OpenAI's error body with the reason.
+  EXPECT_THAT(post("/v1/chat/completions", {{"model", "chatml"}, {"messages", {{{"role", "assistant"}, {"content", "x"}}}}}, 400).second,
+              HasSubstr("the chat template refused the conversation: the first message must be user or system"));
+  EXPECT_THAT(post("/v1/chat/completions", {{"model", "chatml"}}, 400).second, HasSubstr("missing field 'messages'"));
+  EXPECT_THAT(post("/v1/chat/completions", {{"model", "chatml"}, {"messages", "hi"}}, 400).second, HasSubstr("'messages' must be a non-empty list"));
+  EXPECT_THAT(post("/v1/chat/completions", {{"model", "chatml"}, {"messages", messages}, {"n", 2}}, 400).second, HasSubstr("only n = 1"));
+  EXPECT_THAT(post("/v1/chat/completions", {{"model", "lang-id-bert"}, {"messages", messages}}, 404).second, HasSubstr("error"));
 }
 
 }  // namespace

@@ -172,6 +172,28 @@ std::string completion_id() {
   return "cmpl-" + std::to_string(std::time(nullptr)) + "-" + std::to_string(counter++);
 }
 
+std::string openai_finish_reason(const std::string& reason) { return reason == "length" ? "length" : "stop"; }
+
+// OpenAI's sampling fields as GenerationOptions: temperature 1 (sampling) by
+// default, 0 for greedy; `max_tokens_default` new tokens unless max_tokens
+// (or chat's max_completion_tokens) says otherwise.
+GenerationOptions openai_generation_options(const Json& body, int64_t max_tokens_default) {
+  Json parameters = body;
+  if (body.contains("max_completion_tokens") && !body.contains("max_tokens"))
+    parameters["max_tokens"] = body["max_completion_tokens"];
+  if (!parameters.contains("max_tokens") || parameters["max_tokens"].is_null()) parameters["max_tokens"] = max_tokens_default;
+  const Json temperature_field = body.value("temperature", Json(1.0));
+  if (!temperature_field.is_number()) throw ApiError(400, "'temperature' must be a number");
+  const double temperature = temperature_field.get<double>();
+  parameters["do_sample"] = temperature > 0;
+  if (temperature <= 0) parameters.erase("temperature");
+  parameters.erase("top_k");
+  parameters.erase("frequency_penalty");
+  parameters.erase("presence_penalty");
+  if (body.contains("n") && body["n"] != 1) throw ApiError(400, "only n = 1 is supported");
+  return generation_options_from(parameters, "max_tokens");
+}
+
 void openai_completions(HttpServer& server, const httplib::Request& request, httplib::Response& response,
                         RequestTimings& timings) {
   const Json body = HttpServer::parse_json_body(request);
@@ -181,22 +203,11 @@ void openai_completions(HttpServer& server, const httplib::Request& request, htt
   if (!body.contains("prompt")) throw ApiError(400, "missing field 'prompt'");
   const auto prompts = strings_or_string(body["prompt"], "prompt");
   if (prompts.size() != 1) throw ApiError(400, "only one prompt per request is supported");
-  Json parameters = body;
-  if (!parameters.contains("max_tokens")) parameters["max_tokens"] = 16;  // OpenAI's default
-  // OpenAI samples at temperature 1 by default; temperature 0 means greedy.
-  const double temperature = body.value("temperature", 1.0);
-  parameters["do_sample"] = temperature > 0;
-  if (temperature <= 0) parameters.erase("temperature");
-  parameters.erase("top_k");
-  if (body.contains("frequency_penalty") || body.contains("presence_penalty")) {
-    parameters.erase("frequency_penalty");
-    parameters.erase("presence_penalty");
-  }
-  const GenerationOptions options = generation_options_from(parameters, "max_tokens");
+  const GenerationOptions options = openai_generation_options(body, 16);  // OpenAI's default
   const std::string id = completion_id();
   const std::string name = model.name;
   const auto created = static_cast<int64_t>(std::time(nullptr));
-  auto finish = [](const std::string& reason) { return reason == "length" ? "length" : "stop"; };
+  const auto finish = openai_finish_reason;
   if (body.value("stream", false)) {
     stream_generation(
         server, response, model, TaskInput{.text = prompts[0]}, options,
@@ -216,6 +227,69 @@ void openai_completions(HttpServer& server, const httplib::Request& request, htt
   HttpServer::send_json(
       response, {{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", name},
                  {"choices", {{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish(result.finish_reason)}}}},
+                 {"usage", {{"prompt_tokens", result.prompt_ids.size()}, {"completion_tokens", result.token_ids.size()},
+                            {"total_tokens", result.prompt_ids.size() + result.token_ids.size()}}}});
+}
+
+// /v1/chat/completions: the conversation through the model's chat template
+// (tasks/chat_template.h), then a generation like /v1/completions. Streams
+// chat.completion.chunk events: the role first, then one content delta per
+// token, then the finish reason, then [DONE].
+void openai_chat_completions(HttpServer& server, const httplib::Request& request, httplib::Response& response,
+                             RequestTimings& timings) {
+  const Json body = HttpServer::parse_json_body(request);
+  if (!body.is_object()) throw ApiError(400, "the body must be a JSON object");
+  const ServedModel& model = server.model_for(body.value("model", std::string()), Task::kGenerate);
+  if (!body.contains("messages")) throw ApiError(400, "missing field 'messages'");
+  if (body.contains("tools") && !body["tools"].is_null() && !body["tools"].empty())
+    throw ApiError(400, "'tools' are not supported");
+  const ChatTemplate& chat = *model.pipeline->chat_template();
+  std::string prompt;
+  try {
+    prompt = chat.render(body["messages"], /*add_generation_prompt=*/true);
+  } catch (const Error& e) {
+    throw ApiError(400, e.what());
+  }
+  GenerationOptions options = openai_generation_options(body, 256);
+  for (const std::string& stop : chat.stop_sequences()) options.stop.push_back(stop);
+  const bool plain = chat.is_plain();
+  const std::string id = "chat" + completion_id();
+  const std::string name = model.name;
+  const auto created = static_cast<int64_t>(std::time(nullptr));
+  auto chunk = [=](const Json& delta, const Json& finish_reason) {
+    return sse(Json{{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", name},
+                    {"choices", {{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}}}});
+  };
+  if (body.value("stream", false)) {
+    // The plain template's prompt ends in "assistant:"; the space the model
+    // puts after it is not part of the reply.
+    auto leading = std::make_shared<bool>(plain);
+    response.set_header("x-prompt-template", plain ? "plain" : "model");
+    stream_generation(
+        server, response, model, TaskInput{.text = prompt}, options,
+        [=](int32_t, const std::string& piece, float, std::size_t index) {
+          std::string text = piece;
+          if (*leading) {
+            text.erase(0, text.find_first_not_of(' ') == std::string::npos ? text.size() : text.find_first_not_of(' '));
+            if (!text.empty()) *leading = false;
+          }
+          std::string events = index == 0 ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr) : "";
+          return events + chunk({{"content", text}}, nullptr);
+        },
+        [=](const GenerateResult& result) {
+          std::string events = result.token_ids.empty() ? chunk({{"role", "assistant"}, {"content", ""}}, nullptr) : "";
+          return events + chunk(Json::object(), openai_finish_reason(result.finish_reason)) + "data: [DONE]\n\n";
+        });
+    return;
+  }
+  const GenerateResult result = server.generate(model, TaskInput{.text = prompt}, options, timings);
+  std::string content = result.text;
+  if (plain) content.erase(0, std::min(content.size(), content.find_first_not_of(' ')));
+  response.set_header("x-prompt-template", plain ? "plain" : "model");
+  HttpServer::send_json(
+      response, {{"id", id}, {"object", "chat.completion"}, {"created", created}, {"model", name},
+                 {"choices", {{{"index", 0}, {"message", {{"role", "assistant"}, {"content", content}}}, {"logprobs", nullptr},
+                               {"finish_reason", openai_finish_reason(result.finish_reason)}}}},
                  {"usage", {{"prompt_tokens", result.prompt_ids.size()}, {"completion_tokens", result.token_ids.size()},
                             {"total_tokens", result.prompt_ids.size() + result.token_ids.size()}}}});
 }
@@ -267,6 +341,8 @@ void register_tgi_routes(HttpServer& server) {
 void register_openai_routes(HttpServer& server) {
   server.cached_route("/v1/completions", ApiStyle::kOpenAi, "openai_completions",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_completions(server, q, r, t); });
+  server.cached_route("/v1/chat/completions", ApiStyle::kOpenAi, "openai_chat_completions",
+               [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_chat_completions(server, q, r, t); });
   server.cached_route("/v1/embeddings", ApiStyle::kOpenAi, "openai_embeddings",
                [&server](const httplib::Request& q, httplib::Response& r, RequestTimings& t) { openai_embeddings(server, q, r, t); });
   server.route("GET", "/v1/models", ApiStyle::kOpenAi, "openai_models",

@@ -85,6 +85,7 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   }
   if (p->config_.is_decoder()) {
     p->decoder_ = std::make_unique<Gpt2Model>(directory, p->config_, p->precision_);
+    p->chat_template_ = std::make_unique<ChatTemplate>(ChatTemplate::from_folder(directory));
   } else if (p->config_.family == ModelFamily::kCrammedBert) {
     p->encoder_ = std::make_unique<UltraFastBertModel>(directory, p->config_, p->precision_);
   } else {

@@ -20,6 +20,7 @@
 #include "models/encoder.h"
 #include "models/gpt2.h"
 #include "runtime/sampling.h"
+#include "tasks/chat_template.h"
 #include "tokenizers/tokenizer.h"
 
 namespace snapformer {
@@ -151,6 +152,10 @@ class Pipeline {
                           const TokenCallback& on_token = nullptr) const;
   ForwardResult forward(const TaskInput& input, const TruncationOptions& truncation = {}) const;
 
+  // How a conversation becomes a prompt (decoders): the folder's chat
+  // template, or the plain one. nullptr for encoders.
+  const ChatTemplate* chat_template() const { return chat_template_.get(); }
+
   // The pooling a model folder asks for (sentence-transformers 1_Pooling), else mean.
   Pooling default_pooling() const { return default_pooling_; }
 
@@ -169,6 +174,7 @@ class Pipeline {
   std::unique_ptr<Gpt2Model> decoder_;
   int64_t max_length_ = 512;
   Pooling default_pooling_ = Pooling::kMean;
+  std::unique_ptr<ChatTemplate> chat_template_;
 };
 
 }  // namespace snapformer
