@@ -63,6 +63,13 @@ TEST(JinjaTemplate, SyntaxErrorsNameTheLine) {
   EXPECT_THAT(error_of("{{ x | nosuchfilter }}"), HasSubstr("unknown filter 'nosuchfilter'"));
   EXPECT_THAT(error_of("{{ 1 / 0 }}"), HasSubstr("division by zero"));
   EXPECT_EQ(error_of("{{ missing.attr.deeper }}|{{ missing is defined }}"), "no error");
+  // Hostile templates end in an Error, not in a crash or a hang.
+  EXPECT_THAT(error_of("{{ 111111111111111111111111111111 }}"), HasSubstr("integer out of range"));
+  EXPECT_THAT(error_of("{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}"), HasSubstr("runs too long"));
+  EXPECT_THAT(error_of("{{ 'x' * 100000000000 }}"), HasSubstr("a string of over 64 MB"));
+  EXPECT_THAT(error_of("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}"), HasSubstr("over 64 MB"));
+  EXPECT_THAT(error_of(std::string(300, '(') + "1" + std::string(300, ')')), HasSubstr("no error"));  // plain text
+  EXPECT_THAT(error_of("{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}"), HasSubstr("nested too deeply"));
 }
 
 TEST(ChatTemplate, FolderTemplateOrThePlainOne) {

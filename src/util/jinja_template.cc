@@ -163,7 +163,14 @@ std::vector<Token> tokenize(const std::string& s, const std::string& where) {
       std::string digits = s.substr(i, j - i);
       digits.erase(std::remove(digits.begin(), digits.end(), '_'), digits.end());
       t.type = Token::Type::kNumber;
-      t.number = is_float ? Json(std::stod(digits)) : Json(std::stoll(digits));
+      if (is_float) {
+        t.number = std::strtod(digits.c_str(), nullptr);
+      } else {
+        int64_t value = 0;
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+        if (ec != std::errc() || end != digits.data() + digits.size()) throw Error(where + ": integer out of range: " + digits);
+        t.number = value;
+      }
       i = j;
     } else if (c == '\'' || c == '"') {
       std::size_t j = i + 1;
@@ -843,8 +850,7 @@ class Renderer {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
-      if (++iterations_ > kMaxIterations || out.size() > kMaxOutputBytes)
-        fail("the template runs too long (over 10 million loop iterations or 64 MB of output)");
+      spend(1);
       scopes.back() = Json::object();
       bind(node, items[static_cast<std::size_t>(i)]);
       scopes.back()["loop"] = {{"index", i + 1}, {"index0", i}, {"first", i == 0}, {"last", i == n - 1},
@@ -865,6 +871,18 @@ class Renderer {
     }
     if (!item.is_array() || item.size() != node.names.size()) fail("cannot unpack " + repr(item) + " into the loop's names");
     for (std::size_t k = 0; k < node.names.size(); ++k) scopes.back()[node.names[k]] = item[k];
+  }
+
+  Json bounded(std::string text) {
+    if (text.size() > kMaxOutputBytes) fail("a string of over 64 MB");
+    return text;
+  }
+
+  // Counts loop iterations and range() elements against the budget.
+  void spend(int64_t steps) {
+    iterations_ += steps;
+    if (iterations_ > kMaxIterations || out.size() > kMaxOutputBytes)
+      fail("the template runs too long (over 100,000 loop iterations and range() elements, or 64 MB of output)");
   }
 
   Json* lookup(const std::string& name) {
@@ -933,21 +951,25 @@ class Renderer {
     if (op == "!=") return a != b;
     if (op == "in") return contains(b, a);
     if (op == "not in") return !contains(b, a);
-    if (op == "~") return to_text(a) + to_text(b);
+    if (op == "~") return bounded(to_text(a) + to_text(b));
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
       if (!((is_number(a) && is_number(b)) || (a.is_string() && b.is_string()))) fail("cannot compare " + repr(a) + " and " + repr(b));
       const bool less = a < b, greater = b < a;
       return op == "<" ? less : op == ">" ? greater : op == "<=" ? !greater : !less;
     }
-    if (op == "+" && a.is_string() && b.is_string()) return a.get<std::string>() + b.get<std::string>();
+    if (op == "+" && a.is_string() && b.is_string()) return bounded(a.get<std::string>() + b.get<std::string>());
     if (op == "+" && a.is_array() && b.is_array()) {
+      spend(static_cast<int64_t>(b.size()));
       Json joined = a;
       joined.insert(joined.end(), b.begin(), b.end());
       return joined;
     }
     if (op == "*" && a.is_string() && b.is_number_integer()) {
+      const int64_t times = std::max<int64_t>(0, b.get<int64_t>());
+      if (times > 0 && a.get<std::string>().size() > kMaxOutputBytes / static_cast<std::size_t>(times))
+        fail("a string of over 64 MB");
       std::string repeated;
-      for (int64_t i = 0; i < b.get<int64_t>(); ++i) repeated += a.get<std::string>();
+      for (int64_t i = 0; i < times; ++i) repeated += a.get<std::string>();
       return repeated;
     }
     if (!(is_number(a) || a.is_boolean()) || !(is_number(b) || b.is_boolean()))
@@ -1207,7 +1229,10 @@ class Renderer {
       } else fail("range takes integers");
       if (step == 0) fail("range step cannot be zero");
       Json result = Json::array();
-      for (int64_t i = start; (step > 0 ? i < stop : i > stop) && result.size() < 100000; i += step) result.push_back(i);
+      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+        spend(1);
+        result.push_back(i);
+      }
       return result;
     }
     if (e.name == "namespace") {
@@ -1272,7 +1297,9 @@ class Renderer {
     return undefined();
   }
 
-  static constexpr int64_t kMaxIterations = 10'000'000;
+  // Chat templates loop over messages: a budget far above any conversation,
+  // and far below what would let a hostile template take the CPU for long.
+  static constexpr int64_t kMaxIterations = 100'000;
   static constexpr std::size_t kMaxOutputBytes = 64 << 20;
 
   const std::string& label_;
@@ -1284,7 +1311,13 @@ class Renderer {
 }  // namespace
 
 Template::Template(const std::string& source, const std::string& label) : label_(label) {
-  body_ = StatementParser(split_segments(source, label), label).parse_all();
+  try {
+    body_ = StatementParser(split_segments(source, label), label).parse_all();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a JSON or standard-library error: still the template's fault
+    throw Error(label + ": " + e.what());
+  }
 }
 Template::~Template() = default;
 Template::Template(Template&&) noexcept = default;
@@ -1294,7 +1327,13 @@ std::string Template::render(const Json& variables, const std::map<std::string, 
   Renderer renderer(label_, functions);
   renderer.scopes.push_back(variables.is_object() ? variables : Json::object());
   renderer.scopes.push_back(Json::object());  // the template's own {% set %}s
-  renderer.run(body_);
+  try {
+    renderer.run(body_);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(label_ + ": " + e.what());
+  }
   return std::move(renderer.out);
 }
 

@@ -16,6 +16,10 @@
 // startswith, endswith, upper, lower, title, replace) and dicts (items,
 // keys, values, get), and the globals range(), namespace() and whatever the
 // caller adds as functions. An undefined name renders as "" and is false.
+// Limits: 100,000 loop iterations and range() elements per rendering, 64 MB
+// per string and output, nesting 100 blocks / 200 expressions deep; beyond
+// them rendering or parsing fails with an Error (templates come with model
+// folders downloaded from the hub).
 //
 // Thread-safety: a parsed template is immutable; render() may run on many
 // threads at once.
