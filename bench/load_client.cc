@@ -1,8 +1,10 @@
 // snapformer_load: a closed-loop HTTP load generator for the server benchmarks.
 //
-//   snapformer_load --port P --path /predict --body '{"inputs": "..."}' --connections 8 --seconds 5
+//   snapformer_load --port P[,P2,...] --path /predict --body '{"inputs": "..."}' --connections 8 --seconds 5
 //                   [--method GET] [--hit-rate R]
 //
+// With several ports (replicas of a fleet), connection c talks to port
+// c mod N, as a connection-balancing Service spreads them.
 // Each connection is a keep-alive client that sends the request again as soon
 // as the answer arrives. Prints one JSON line: requests/s and latency
 // percentiles (ms), with the count of non-200 answers and of "x-cache: hit".
@@ -23,13 +25,21 @@
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", path = "/", body = "{}";
-  int port = 8000, connections = 1;
+  std::vector<int> ports{8000};
+  int connections = 1;
   double seconds = 5, hit_rate = -1;
   std::string method = "POST";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--host") host = value;
-    else if (flag == "--port") port = std::stoi(value);
+    else if (flag == "--port") {
+      ports.clear();
+      for (std::size_t at = 0; at <= value.size();) {
+        const auto comma = std::min(value.find(',', at), value.size());
+        ports.push_back(std::stoi(value.substr(at, comma - at)));
+        at = comma + 1;
+      }
+    }
     else if (flag == "--path") path = value;
     else if (flag == "--body") body = value;
     else if (flag == "--connections") connections = std::stoi(value);
@@ -54,7 +64,7 @@ int main(int argc, char** argv) {
     threads.emplace_back([&, c] {
       std::mt19937 rng(static_cast<unsigned>(c) + 1);
       std::uniform_real_distribution<double> coin(0, 1);
-      httplib::Client client(host, port);
+      httplib::Client client(host, ports[static_cast<std::size_t>(c) % ports.size()]);
       client.set_keep_alive(true);
       client.set_tcp_nodelay(true);
       client.set_read_timeout(60, 0);

@@ -347,6 +347,15 @@ TEST_F(Hub, CommandLineTakesModelIdsAndPullPrintsTheSnapshot) {
   EXPECT_EQ(not_found.exit_code, 1);
   EXPECT_THAT(not_found.err, HasSubstr("was not found or is private"));
 
+  // On a terminal (script(1) gives the command a pseudo-terminal) each file
+  // gets a progress line.
+  hub_.add_repo("test-org/progress", repo_of_folder(folder, kOtherCommit));
+  const std::string terminal = testing::shell(
+      "script -qec " + testing::shell_quote(testing::shell_quote(SNAPFORMER_BINARY) + " pull test-org/progress") + " /dev/null");
+  EXPECT_THAT(terminal, HasSubstr("model.safetensors"));
+  EXPECT_THAT(terminal, HasSubstr("[####################] 100%"));
+  EXPECT_THAT(terminal, HasSubstr("MB/s"));
+
   // serve names a hub model by its repo name.
   testing::ServeProcess server({"--model", "test-org/tiny-bert-cls"});
   auto reply = server.client().Post("/models/tiny-bert-cls", R"({"inputs": "hello hub"})", "application/json");

@@ -13,5 +13,6 @@ int serve_command(const std::vector<std::string>& args);
 int quantize_command(const std::vector<std::string>& args);
 int preload_command(const std::vector<std::string>& args);
 int pull_command(const std::vector<std::string>& args);
+int healthcheck_command(const std::vector<std::string>& args);
 
 }  // namespace snapformer::cli

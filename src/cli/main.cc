@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  quantize --model MODEL --dtype int8|bf16 --out DIR2    a folder that loads in that precision in place\n"
     "  preload --model MODEL [--check]                       cache the weights in 2 MB pages (faster cold start)\n"
     "MODEL: a model folder, or a Hugging Face hub id (org/name[@revision], cached as huggingface_hub does).\n"
+    "  healthcheck [--port 8000]                             exit 0 when a server's /health answers 200\n"
     "  version\n"
     "Run 'snapformer COMMAND --help' for a command's options.\n";
 
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "quantize") return snapformer::cli::quantize_command(args);
     if (command == "preload") return snapformer::cli::preload_command(args);
     if (command == "pull") return snapformer::cli::pull_command(args);
+    if (command == "healthcheck") return snapformer::cli::healthcheck_command(args);
     if (command == "version" || command == "--version") {
       std::cout << "snapformer 0.1.0\n";
       return 0;
