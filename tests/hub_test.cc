@@ -288,6 +288,9 @@ TEST_F(Hub, NoNetworkAndOfflineModeAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("is not in the hub cache at " + settings_.cache.string()));
   }
+  // Paths that cannot be ids go to the loader as they are, which names them.
+  EXPECT_EQ(hub::resolve_model_folder("/no/such/folder", unreachable), fs::path("/no/such/folder"));
+  EXPECT_EQ(hub::resolve_model_folder("./relative", unreachable), fs::path("./relative"));
   EXPECT_TRUE(hub_.requests().empty());
 }
 

@@ -46,6 +46,7 @@ double mean_nll(const Pipeline& pipeline, const std::vector<Json>& docs) {
 class PrecisionMode : public ::testing::TestWithParam<ops::Precision> {};
 
 TEST_P(PrecisionMode, LangIdAgreesWithFp32) {
+  SKIP_UNLESS_PRECISION_RUNS_HERE(GetParam());
   const auto lines = jsonl("demo/lang-id-test-head120.jsonl");
   std::vector<TaskInput> inputs;
   for (const Json& line : lines) inputs.push_back(TaskInput{.text = line["text"].get<std::string>()});
@@ -68,6 +69,7 @@ TEST_P(PrecisionMode, LangIdAgreesWithFp32) {
 }
 
 TEST_P(PrecisionMode, FortuneGpt2LikelihoodCloseToFp32) {
+  SKIP_UNLESS_PRECISION_RUNS_HERE(GetParam());
   const auto docs = jsonl("demo/fortune-dev-head20.jsonl");
   double reference = 0;
   int64_t predicted = 0;
@@ -102,6 +104,7 @@ TEST_F(QuantizedFolder, LoadsInItsPrecisionWithTheSameNumbers) {
            {repo_model("fortune-gpt2"), ops::Precision::kBf16},
            {testing::model_path("tiny-ultrafastbert"), ops::Precision::kInt8},
            {testing::model_path("tiny-bert-mlm"), ops::Precision::kBf16}}) {
+    if (!testing::precision_runs_here(precision)) continue;  // bf16 needs AVX-512
     const fs::path out = dir_ / (fs::path(model).filename().string() + "-" + ops::precision_name(precision));
     const QuantizeReport report = write_quantized_folder(model, precision, out.string());
     EXPECT_GT(report.layers, 0u);

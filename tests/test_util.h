@@ -11,6 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "ops/linear.h"
+#include "ops/precision.h"
+#include "util/error.h"
 #include "util/json_file.h"
 
 namespace snapformer::testing {
@@ -27,6 +30,20 @@ inline std::filesystem::path scratch_directory(const std::string& purpose) {
   std::filesystem::create_directories(dir);
   return dir;
 }
+
+// Whether this CPU runs `precision` (oneDNN's bf16 matmul needs AVX-512);
+// tests of a precision the CPU lacks are skipped with the reason, not failed.
+inline bool precision_runs_here(ops::Precision precision) {
+  try {
+    ops::check_precision_supported(precision);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+#define SKIP_UNLESS_PRECISION_RUNS_HERE(precision)                                                  \
+  if (!::snapformer::testing::precision_runs_here(precision))                                       \
+  GTEST_SKIP() << ::snapformer::ops::precision_name(precision) << " does not run on this CPU (oneDNN needs AVX-512)"
 
 inline Json golden(const std::string& model) { return read_json_file(model_path(model) + "/golden.json"); }
 

@@ -325,10 +325,9 @@ PullResult pull_model(const ModelId& id, const HubSettings& settings, const Pull
 }
 
 fs::path resolve_model_folder(const std::string& spec, const HubSettings& settings, const PullOptions& options) {
-  if (fs::is_directory(spec)) return spec;
   const auto id = parse_model_id(spec);
-  if (!id || spec.rfind("./", 0) == 0)
-    throw Error(spec + ": not a model folder (no such directory) and not a hub model id");
+  // A directory, or what can only be a path: the loader names what is missing.
+  if (fs::is_directory(spec) || !id) return spec;
   const HubCache cache(settings.cache, *id);
   if (const auto snapshot = cache.complete_snapshot()) return *snapshot;
   if (settings.offline)

@@ -37,7 +37,8 @@ struct PullResult {
 // network failure; HF_HUB_OFFLINE is an error here.
 PullResult pull_model(const ModelId& id, const HubSettings& settings, const PullOptions& options = {});
 
-// A directory `spec` as it is; else `spec` as a model id: the cached snapshot
+// A directory `spec`, or a `spec` that cannot be a model id (a path such as
+// "/x/y" or "./x"), as it is; else `spec` as a model id: the cached snapshot
 // of its revision when complete (no network, so starts stay fast), else
 // pull_model (unless HF_HUB_OFFLINE). Throws Error saying both what the
 // folder lookup and what the hub said.
