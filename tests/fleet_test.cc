@@ -156,11 +156,16 @@ TEST_F(Fleet, KillingAReplicaAndARedisMasterMidLoadLosesNoRequest) {
       }
     });
   }
-  // A third of the way in: one replica and one Redis master die at once.
+  // A third of the way in a replica dies; two thirds in, a Redis master.
   ASSERT_TRUE(testing::eventually([&] { return done >= kClients * kPerClient / 3; }, 60000));
   replicas_[1]->kill();
+  const int after_replica = done;
+  ASSERT_TRUE(testing::eventually([&] { return done >= 2 * kClients * kPerClient / 3; }, 60000));
   cluster_->node(2).stop();
+  const int after_master = done;
   for (auto& t : clients) t.join();
+  EXPECT_LT(after_replica, kClients * kPerClient);  // both failures happened mid-load
+  EXPECT_LT(after_master, kClients * kPerClient);
 
   std::map<int, int> answered_by;
   for (std::size_t i = 0; i < answers.size(); ++i) {

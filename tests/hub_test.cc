@@ -192,6 +192,19 @@ TEST_F(Hub, ShardedWeightsBringEveryShard) {
   repo.files["model.safetensors.index.json"] = nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", weight_map}}.dump();
   hub_.add_repo("org/sharded", repo);
 
+  // An index that names a path outside the snapshot is refused before any download.
+  HubRepo evil = repo;
+  evil.files["model.safetensors.index.json"] = R"({"weight_map": {"x": "../../../escaped.safetensors"}})";
+  evil.files["../../../escaped.safetensors"] = "x";
+  hub_.add_repo("org/evil", evil);
+  try {
+    pull("org/evil");
+    FAIL() << "followed a path out of the snapshot";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'../../../escaped.safetensors', which is not a plain file name"));
+  }
+  EXPECT_EQ(hub_.count("GET /cdn/"), 0);
+
   const hub::PullResult result = pull("org/sharded");
   EXPECT_EQ(hub_.count("GET /cdn/"), 2);
   EXPECT_TRUE(hub::holds_loadable_model(result.snapshot));
@@ -346,6 +359,9 @@ TEST_F(Hub, CommandLineTakesModelIdsAndPullPrintsTheSnapshot) {
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.err, HasSubstr("HF_HUB_OFFLINE is set"));
   ::unsetenv("HF_HUB_OFFLINE");
+  const auto traversal = testing::run_cli({"pull", "test-org/tiny-bert-cls", "--revision", "../../escape"});
+  EXPECT_EQ(traversal.exit_code, 1);
+  EXPECT_THAT(traversal.err, HasSubstr("is not a hub model id"));
   const auto not_found = testing::run_cli({"pull", "test-org/other"});
   EXPECT_EQ(not_found.exit_code, 1);
   EXPECT_THAT(not_found.err, HasSubstr("was not found or is private"));

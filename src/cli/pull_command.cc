@@ -24,9 +24,10 @@ int pull_command(const std::vector<std::string>& raw) {
            "models), HF_HUB_OFFLINE=1 (refuse to download).\n";
     return args.flag("help") ? 0 : 2;
   }
-  auto id = hub::parse_model_id(args.positional()[0]);
-  if (!id) throw Error("'" + args.positional()[0] + "' is not a hub model id (ORG/NAME or NAME, optionally @REVISION)");
-  if (const auto revision = args.value("revision")) id->revision = *revision;
+  std::string spec = args.positional()[0];
+  if (const auto revision = args.value("revision")) spec = spec.substr(0, spec.find('@')) + "@" + *revision;
+  const auto id = hub::parse_model_id(spec);
+  if (!id) throw Error("'" + spec + "' is not a hub model id (ORG/NAME or NAME, optionally @REVISION)");
   hub::PullOptions options;
   options.progress_bar = !args.flag("quiet") && ::isatty(STDERR_FILENO) != 0;
   if (!args.flag("quiet")) options.log = &std::cerr;

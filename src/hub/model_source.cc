@@ -3,6 +3,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <fcntl.h>
@@ -194,6 +195,8 @@ class Puller {
     result.files = wanted;
     if (!single) {
       for (const std::string& shard : safetensors_shard_names(cache_.snapshot_folder(result.commit) / "model.safetensors.index.json")) {
+        if (shard.empty() || shard.find('/') != std::string::npos || shard.find('\\') != std::string::npos || shard == "." || shard == "..")
+          throw Error("model '" + id_.repo + "': model.safetensors.index.json names '" + shard + "', which is not a plain file name");
         if (!listed.count(shard))
           throw Error("model '" + id_.repo + "': model.safetensors.index.json names '" + shard + "', which the repo does not hold");
         result.bytes_downloaded += fetch(result.commit, shard);
@@ -225,7 +228,13 @@ class Puller {
       m.etag = normalize_etag(!reply.header("x-linked-etag").empty() ? reply.header("x-linked-etag") : reply.header("etag"));
       const std::string size = !reply.header("x-linked-size").empty() ? reply.header("x-linked-size")
                                                                       : reply.header("content-length");
-      if (!size.empty()) m.size = std::stoll(size);
+      if (!size.empty()) {
+        int64_t parsed = -1;
+        const auto [end, ec] = std::from_chars(size.data(), size.data() + size.size(), parsed);
+        if (ec != std::errc() || end != size.data() + size.size() || parsed < 0)
+          throw Error(url + ": the hub gave a malformed size '" + size + "' for '" + filename + "'");
+        m.size = parsed;
+      }
       m.download_url = redirect ? location : url;
       if (m.etag.empty() || m.etag.find_first_of("/\\") != std::string::npos || m.etag.find("..") != std::string::npos)
         throw Error(url + ": the hub gave no usable ETag for '" + filename + "'");
