@@ -86,11 +86,65 @@ __attribute__((target("avx512f"))) void weighted_sum512(const float* const* rows
   }
 }
 
+// The same two helpers for AVX2 + FMA (h a multiple of 8): CPUs without
+// AVX-512 (such as this project's AMD EPYC of 2026-12) otherwise fall back to
+// a dot and an axpy per visit, reading and writing y at every level.
+__attribute__((target("avx2,fma"))) inline float dot256(const float* a, const float* b, int64_t h) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = acc0, acc3 = acc0;
+  int64_t i = 0;
+  for (; i + 32 <= h; i += 32) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+  }
+  for (; i < h; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+  const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
+  const __m128 pair = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
+  return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+}
+
+__attribute__((target("avx2,fma"))) void weighted_sum256(const float* const* rows, const float* scale, int64_t levels,
+                                                         int64_t h, bool add, float* y) {
+  int64_t c = 0;
+  for (; c + 32 <= h; c += 32) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    if (add) {
+      acc0 = _mm256_loadu_ps(y + c);
+      acc1 = _mm256_loadu_ps(y + c + 8);
+      acc2 = _mm256_loadu_ps(y + c + 16);
+      acc3 = _mm256_loadu_ps(y + c + 24);
+    }
+    for (int64_t l = 0; l < levels; ++l) {
+      const __m256 s = _mm256_set1_ps(scale[l]);
+      const float* row = rows[l] + c;
+      acc0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row), acc0);
+      acc1 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 8), acc1);
+      acc2 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 16), acc2);
+      acc3 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 24), acc3);
+    }
+    _mm256_storeu_ps(y + c, acc0);
+    _mm256_storeu_ps(y + c + 8, acc1);
+    _mm256_storeu_ps(y + c + 16, acc2);
+    _mm256_storeu_ps(y + c + 24, acc3);
+  }
+  for (; c < h; c += 8) {
+    __m256 acc = add ? _mm256_loadu_ps(y + c) : _mm256_setzero_ps();
+    for (int64_t l = 0; l < levels; ++l)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(scale[l]), _mm256_loadu_ps(rows[l] + c), acc);
+    _mm256_storeu_ps(y + c, acc);
+  }
+}
+
+// Which vector helpers a block uses.
+enum class FffPath { kPortable, kAvx2, kAvx512 };
+
 // Tokens [begin, begin + count), count <= kBlock.
 void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64_t count, float* y, int32_t* paths,
-                       bool avx512) {
+                       FffPath path) {
   const int64_t h = w.hidden, nodes = w.nodes(), levels = w.depth + 1;
-  if (!avx512) std::memset(y + begin * h, 0, static_cast<std::size_t>(count * h) * sizeof(float));
+  if (path == FffPath::kPortable) std::memset(y + begin * h, 0, static_cast<std::size_t>(count * h) * sizeof(float));
   for (int64_t tree = 0; tree < w.trees; ++tree) {
     const float* in = w.in + tree * nodes * h;
     const float* in_bias = w.in_bias + tree * nodes;
@@ -101,7 +155,11 @@ void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64
     for (int64_t level = 0; level < levels; ++level) {
       for (int64_t b = 0; b < count; ++b) {
         const float* xb = x + (begin + b) * h;
-        const float z = (avx512 ? dot512(in + node[b] * h, xb, h) : dot(in + node[b] * h, xb, h)) + in_bias[node[b]];
+        const float* row = in + node[b] * h;
+        const float z = (path == FffPath::kAvx512 ? dot512(row, xb, h)
+                         : path == FffPath::kAvx2 ? dot256(row, xb, h)
+                                                  : dot(row, xb, h)) +
+                        in_bias[node[b]];
         if (paths != nullptr) paths[((begin + b) * w.trees + tree) * levels + level] = static_cast<int32_t>(node[b]);
         scale[b][level] = gelu(z);
         rows[b][level] = out + node[b] * h;
@@ -110,8 +168,10 @@ void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64
     }
     for (int64_t b = 0; b < count; ++b) {
       float* yb = y + (begin + b) * h;
-      if (avx512) {
+      if (path == FffPath::kAvx512) {
         weighted_sum512(rows[b], scale[b], levels, h, tree > 0, yb);
+      } else if (path == FffPath::kAvx2) {
+        weighted_sum256(rows[b], scale[b], levels, h, tree > 0, yb);
       } else {
         for (int64_t level = 0; level < levels; ++level) axpy(scale[b][level], rows[b][level], yb, h);
       }
@@ -120,9 +180,13 @@ void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64
 }
 
 void conditional_range(const FffWeights& w, const float* x, int64_t begin, int64_t end, float* y, int32_t* paths) {
-  // The AVX-512 path needs whole vectors: every published shape (hidden 768) has them.
-  const bool avx512 = active_isa() == Isa::kAvx512 && w.hidden % 16 == 0 && w.depth + 1 <= kMaxLevels;
-  for (int64_t t = begin; t < end; t += kBlock) conditional_block(w, x, t, std::min(kBlock, end - t), y, paths, avx512);
+  // The vector paths need whole vectors: every published shape (hidden 768) has them.
+  FffPath path = FffPath::kPortable;
+  if (w.depth + 1 <= kMaxLevels) {
+    if (active_isa() == Isa::kAvx512 && w.hidden % 16 == 0) path = FffPath::kAvx512;
+    else if (active_isa() >= Isa::kAvx2 && w.hidden % 8 == 0) path = FffPath::kAvx2;
+  }
+  for (int64_t t = begin; t < end; t += kBlock) conditional_block(w, x, t, std::min(kBlock, end - t), y, paths, path);
 }
 
 }  // namespace
