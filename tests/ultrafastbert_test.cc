@@ -131,7 +131,96 @@ TEST_P(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
     }
 }
 
+// Int8 tree rows: the kernel computes exactly the float function of the
+// dequantized weights (scale[node] · q), so it must match the float kernel
+// run on those, paths included. Checked to fail when a scale is left out.
+TEST_P(FffKernel, Int8RowsComputeTheDequantizedFunction) {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> d(0.0f, 0.3f);
+  for (int64_t h : {40, 48, 144, 36})  // 36: not a multiple of 8, the portable path
+  for (int64_t depth : {0, 1, 4, 7})
+    for (int64_t trees : {1, 3}) {
+      const int64_t nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
+      std::vector<float> in(static_cast<std::size_t>(width * h)), bias(static_cast<std::size_t>(width)),
+          out(static_cast<std::size_t>(h * width)), by_node(out.size()), x(static_cast<std::size_t>(tokens * h));
+      for (auto* v : {&in, &bias, &out, &x})
+        for (float& f : *v) f = d(rng);
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out[r * width + n];
+      ops::FffWeights w{in.data(), bias.data(), by_node.data(), out.data(), h, depth, trees};
+      std::vector<std::int8_t> in_q(in.size()), out_q(in.size());
+      std::vector<float> in_scale(static_cast<std::size_t>(width)), out_scale(in_scale.size());
+      ops::quantize_fff_int8(w, in_q.data(), in_scale.data(), out_q.data(), out_scale.data());
+      // The float weights the int8 ones stand for.
+      std::vector<float> in_deq(in.size()), by_node_deq(in.size());
+      for (int64_t n = 0; n < width; ++n)
+        for (int64_t k = 0; k < h; ++k) {
+          in_deq[n * h + k] = in_scale[n] * in_q[n * h + k];
+          by_node_deq[n * h + k] = out_scale[n] * out_q[n * h + k];
+        }
+      const ops::FffWeights dequantized{in_deq.data(), bias.data(), by_node_deq.data(), nullptr, h, depth, trees};
+      ops::FffWeights quantized = w;
+      quantized.in_int8 = in_q.data();
+      quantized.in_scale = in_scale.data();
+      quantized.out_by_node_int8 = out_q.data();
+      quantized.out_scale = out_scale.data();
+      std::vector<float> a(static_cast<std::size_t>(tokens * h)), b(a.size()), exact(a.size());
+      std::vector<int32_t> paths_a(static_cast<std::size_t>(tokens * trees * (depth + 1))), paths_b(paths_a.size()),
+          paths_exact(paths_a.size());
+      ops::fff_conditional(quantized, x.data(), tokens, a.data(), paths_a.data());
+      ops::fff_conditional(dequantized, x.data(), tokens, b.data(), paths_b.data());
+      ops::fff_conditional(w, x.data(), tokens, exact.data(), paths_exact.data());
+      EXPECT_EQ(paths_a, paths_b) << "hidden " << h << " depth " << depth << " trees " << trees;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        ASSERT_NEAR(a[i], b[i], 1e-4) << "hidden " << h << " depth " << depth << " trees " << trees;
+      // Against the float weights: tokens that take the float routes get
+      // values within the rounding of the weights (a flipped route is a
+      // different function: counted, not bounded).
+      const int64_t levels = depth + 1;
+      int64_t same_route = 0;
+      double error = 0, scale = 0;
+      for (int64_t t = 0; t < tokens; ++t) {
+        const auto route = paths_a.begin() + t * trees * levels;
+        if (!std::equal(route, route + trees * levels, paths_exact.begin() + t * trees * levels)) continue;
+        ++same_route;
+        for (int64_t k = 0; k < h; ++k) {
+          error = std::max(error, static_cast<double>(std::abs(a[t * h + k] - exact[t * h + k])));
+          scale = std::max(scale, static_cast<double>(std::abs(exact[t * h + k])));
+        }
+      }
+      EXPECT_GE(same_route, tokens * 3 / 4) << "hidden " << h << " depth " << depth << " trees " << trees;
+      EXPECT_LT(error, 0.03 * scale) << "hidden " << h << " depth " << depth << " trees " << trees;
+    }
+}
+
 SNAPFORMER_FOR_EACH_ISA(FffKernel);
+
+// --dtype int8 quantizes the trees too: the tiny model's routing and hidden
+// states stay close to float32.
+TEST(UltraFastBertInt8, TreesInInt8StayCloseToFloat32) {
+  const std::string folder = testing::model_path("tiny-ultrafastbert");
+  const auto fp32 = Pipeline::load(folder);
+  const auto int8 = Pipeline::load(folder, false, LoadOptions{ops::Precision::kInt8});
+  PackedBatch batch;
+  batch.add({101, 1996, 4248, 2829, 4419, 14523, 2058, 1996, 13971, 3899, 2379, 1996, 2314, 2924, 102});
+  batch.add({101, 7592, 2088, 102});
+  std::vector<std::vector<int32_t>> route_fp32, route_int8;
+  const auto* model_fp32 = dynamic_cast<const UltraFastBertModel*>(fp32->encoder());
+  const auto* model_int8 = dynamic_cast<const UltraFastBertModel*>(int8->encoder());
+  ASSERT_TRUE(model_fp32 && model_int8);
+  const auto a = model_fp32->forward_traced(batch, &route_fp32, false);
+  const auto b = model_int8->forward_traced(batch, &route_int8, false);
+  std::size_t same = 0, visits = 0;
+  for (std::size_t l = 0; l < route_fp32.size(); ++l)
+    for (std::size_t i = 0; i < route_fp32[l].size(); ++i, ++visits) same += route_fp32[l][i] == route_int8[l][i];
+  EXPECT_GE(static_cast<double>(same) / static_cast<double>(visits), 0.9) << same << " of " << visits;
+  double diff = 0, norm = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff += (a[i] - b[i]) * (a[i] - b[i]);
+    norm += a[i] * a[i];
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 0.1);  // relative L2 error of the last hidden states
+}
 
 }  // namespace
 }  // namespace snapformer

@@ -56,6 +56,22 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
         for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out.data[r * width + n];
       layer.fff = {in.data, tensor(p + "ffn.linear_in.bias", {width}).data, by_node.data(), out.data, h, config_.fff_depth,
                    config_.fff_trees};
+      if (precision == ops::Precision::kInt8) {
+        FffInt8& q = fff_int8_.emplace_back();
+        const auto rows = static_cast<std::size_t>(width), values = static_cast<std::size_t>(width * h);
+        q.in.resize(values);
+        q.out.resize(values);
+        q.in_scale.resize(rows);
+        q.out_scale.resize(rows);
+        ops::quantize_fff_int8(layer.fff, q.in.data(), q.in_scale.data(), q.out.data(), q.out_scale.data());
+        layer.fff.in_int8 = q.in.data();
+        layer.fff.in_scale = q.in_scale.data();
+        layer.fff.out_by_node_int8 = q.out.data();
+        layer.fff.out_scale = q.out_scale.data();
+        // The float copy is not read in this mode: give its memory back.
+        std::vector<float>().swap(by_node);
+        layer.fff.out_by_node = nullptr;
+      }
     } else {
       layer.ff_in = linears_->load({p + "ffn.dense_in"}, h, width, /*bias=*/false);
       layer.ff_out = linears_->load({p + "ffn.dense_out"}, width, h, /*bias=*/false);

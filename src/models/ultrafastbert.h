@@ -7,7 +7,10 @@
 //
 // Ownership: owns its Weights; linear_out of every FFF layer is transposed
 // once at load into a node-major copy (the conditional kernel reads one
-// output row per visited node). Thread-safety: immutable, const methods.
+// output row per visited node); with --dtype int8 both tree matrices are
+// quantized per node row at load instead, and the conditional kernel reads
+// those (the dense reference path keeps reading the mapped floats).
+// Thread-safety: immutable, const methods.
 #pragma once
 
 #include <memory>
@@ -55,7 +58,14 @@ class UltraFastBertModel final : public Encoder {
   float position_scale_ = 1;
   std::vector<float> positions_;  // the sinusoid table [max_positions, hidden]
   std::vector<Layer> layers_;
-  std::vector<std::vector<float>> transposed_out_;  // node-major linear_out per layer
+  std::vector<std::vector<float>> transposed_out_;  // node-major linear_out per layer (float32 mode)
+  // --dtype int8: each FFF layer's tree rows in int8 with per-node scales
+  // (in, out_by_node), read by the conditional kernel instead of the floats.
+  struct FffInt8 {
+    std::vector<std::int8_t> in, out;
+    std::vector<float> in_scale, out_scale;
+  };
+  std::vector<FffInt8> fff_int8_;
 };
 
 }  // namespace snapformer

@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/quantize.h"
 #include "ops/simd.h"
 #include "ops/vector_math.h"
 #include "util/thread_pool.h"
@@ -86,26 +88,35 @@ __attribute__((target("avx512f"))) void weighted_sum512(const float* const* rows
   }
 }
 
-// The same two helpers for AVX2 + FMA (h a multiple of 8): CPUs without
-// AVX-512 (such as this project's AMD EPYC of 2026-12) otherwise fall back to
-// a dot and an axpy per visit, reading and writing y at every level.
-__attribute__((target("avx2,fma"))) inline float dot256(const float* a, const float* b, int64_t h) {
+// The same two helpers for AVX2 + FMA (h a multiple of 8), for float rows
+// and for int8 rows (symmetric, one scale per row, applied by the caller:
+// 8 values are widened to float per step, the same arithmetic on a quarter
+// of the bytes). CPUs without AVX-512 (such as this project's AMD EPYC of
+// 2026-12) otherwise fall back to a dot and an axpy per visit.
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma"))) inline __m256 load8(const std::int8_t* q) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
+}
+
+template <typename Row>
+__attribute__((target("avx2,fma"))) inline float dot256(const Row* a, const float* b, int64_t h) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = acc0, acc3 = acc0;
   int64_t i = 0;
   for (; i + 32 <= h; i += 32) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-    acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
-    acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    acc0 = _mm256_fmadd_ps(load8(a + i), _mm256_loadu_ps(b + i), acc0);
+    acc1 = _mm256_fmadd_ps(load8(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(load8(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(load8(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
   }
-  for (; i < h; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+  for (; i < h; i += 8) acc0 = _mm256_fmadd_ps(load8(a + i), _mm256_loadu_ps(b + i), acc0);
   const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
   const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(sum), _mm256_extractf128_ps(sum, 1));
   const __m128 pair = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
   return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
 }
 
-__attribute__((target("avx2,fma"))) void weighted_sum256(const float* const* rows, const float* scale, int64_t levels,
+template <typename Row>
+__attribute__((target("avx2,fma"))) void weighted_sum256(const Row* const* rows, const float* scale, int64_t levels,
                                                          int64_t h, bool add, float* y) {
   int64_t c = 0;
   for (; c + 32 <= h; c += 32) {
@@ -118,11 +129,11 @@ __attribute__((target("avx2,fma"))) void weighted_sum256(const float* const* row
     }
     for (int64_t l = 0; l < levels; ++l) {
       const __m256 s = _mm256_set1_ps(scale[l]);
-      const float* row = rows[l] + c;
-      acc0 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row), acc0);
-      acc1 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 8), acc1);
-      acc2 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 16), acc2);
-      acc3 = _mm256_fmadd_ps(s, _mm256_loadu_ps(row + 24), acc3);
+      const Row* row = rows[l] + c;
+      acc0 = _mm256_fmadd_ps(s, load8(row), acc0);
+      acc1 = _mm256_fmadd_ps(s, load8(row + 8), acc1);
+      acc2 = _mm256_fmadd_ps(s, load8(row + 16), acc2);
+      acc3 = _mm256_fmadd_ps(s, load8(row + 24), acc3);
     }
     _mm256_storeu_ps(y + c, acc0);
     _mm256_storeu_ps(y + c + 8, acc1);
@@ -131,49 +142,86 @@ __attribute__((target("avx2,fma"))) void weighted_sum256(const float* const* row
   }
   for (; c < h; c += 8) {
     __m256 acc = add ? _mm256_loadu_ps(y + c) : _mm256_setzero_ps();
-    for (int64_t l = 0; l < levels; ++l)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(scale[l]), _mm256_loadu_ps(rows[l] + c), acc);
+    for (int64_t l = 0; l < levels; ++l) acc = _mm256_fmadd_ps(_mm256_set1_ps(scale[l]), load8(rows[l] + c), acc);
     _mm256_storeu_ps(y + c, acc);
   }
 }
 
-// Which vector helpers a block uses.
+// Portable helpers (any hidden size): float rows use the multiversioned
+// dot/axpy of vector_math.h, int8 rows a plain loop.
+inline float portable_dot(const float* a, const float* b, int64_t h) { return dot(a, b, h); }
+inline void portable_axpy(float s, const float* a, float* y, int64_t h) { axpy(s, a, y, h); }
+float portable_dot(const std::int8_t* q, const float* b, int64_t h) {
+  float sum = 0;
+  for (int64_t i = 0; i < h; ++i) sum += static_cast<float>(q[i]) * b[i];
+  return sum;
+}
+void portable_axpy(float s, const std::int8_t* q, float* y, int64_t h) {
+  for (int64_t i = 0; i < h; ++i) y[i] += s * static_cast<float>(q[i]);
+}
+
+// Which vector helpers a block uses (int8 rows: AVX2 also on AVX-512 CPUs).
 enum class FffPath { kPortable, kAvx2, kAvx512 };
 
-// Tokens [begin, begin + count), count <= kBlock.
+// One tree's rows: float (no scales) or int8 (per-node scales).
+template <typename Row>
+struct TreeRows {
+  const Row* in;
+  const float* in_scale;  // nullptr: 1
+  const Row* out;
+  const float* out_scale;  // nullptr: 1
+};
+
+TreeRows<float> tree_rows(const FffWeights& w, int64_t tree, const float*) {
+  const int64_t nodes = w.nodes(), h = w.hidden;
+  return {w.in + tree * nodes * h, nullptr, w.out_by_node + tree * nodes * h, nullptr};
+}
+TreeRows<std::int8_t> tree_rows(const FffWeights& w, int64_t tree, const std::int8_t*) {
+  const int64_t nodes = w.nodes(), h = w.hidden;
+  return {w.in_int8 + tree * nodes * h, w.in_scale + tree * nodes, w.out_by_node_int8 + tree * nodes * h,
+          w.out_scale + tree * nodes};
+}
+
+// Tokens [begin, begin + count), count <= kBlock, with float or int8 rows.
+template <typename Row>
 void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64_t count, float* y, int32_t* paths,
                        FffPath path) {
   const int64_t h = w.hidden, nodes = w.nodes(), levels = w.depth + 1;
   if (path == FffPath::kPortable) std::memset(y + begin * h, 0, static_cast<std::size_t>(count * h) * sizeof(float));
   for (int64_t tree = 0; tree < w.trees; ++tree) {
-    const float* in = w.in + tree * nodes * h;
+    const TreeRows<Row> t = tree_rows(w, tree, static_cast<const Row*>(nullptr));
     const float* in_bias = w.in_bias + tree * nodes;
-    const float* out = w.out_by_node + tree * nodes * h;
     int64_t node[kBlock] = {};
     float scale[kBlock][kMaxLevels];
-    const float* rows[kBlock][kMaxLevels];
+    const Row* rows[kBlock][kMaxLevels];
     for (int64_t level = 0; level < levels; ++level) {
       for (int64_t b = 0; b < count; ++b) {
         const float* xb = x + (begin + b) * h;
-        const float* row = in + node[b] * h;
-        const float z = (path == FffPath::kAvx512 ? dot512(row, xb, h)
-                         : path == FffPath::kAvx2 ? dot256(row, xb, h)
-                                                  : dot(row, xb, h)) +
-                        in_bias[node[b]];
+        const Row* row = t.in + node[b] * h;
+        float dot_product;
+        if constexpr (std::is_same_v<Row, float>) {
+          dot_product = path == FffPath::kAvx512 ? dot512(row, xb, h)
+                        : path == FffPath::kAvx2 ? dot256(row, xb, h)
+                                                 : portable_dot(row, xb, h);
+        } else {
+          dot_product = path == FffPath::kPortable ? portable_dot(row, xb, h) : dot256(row, xb, h);
+        }
+        const float z = (t.in_scale ? t.in_scale[node[b]] : 1.0f) * dot_product + in_bias[node[b]];
         if (paths != nullptr) paths[((begin + b) * w.trees + tree) * levels + level] = static_cast<int32_t>(node[b]);
-        scale[b][level] = gelu(z);
-        rows[b][level] = out + node[b] * h;
+        scale[b][level] = gelu(z) * (t.out_scale ? t.out_scale[node[b]] : 1.0f);
+        rows[b][level] = t.out + node[b] * h;
         node[b] = 2 * node[b] + 1 + (z > 0.0f ? 1 : 0);  // ties (z == 0) go left
       }
     }
     for (int64_t b = 0; b < count; ++b) {
       float* yb = y + (begin + b) * h;
-      if (path == FffPath::kAvx512) {
-        weighted_sum512(rows[b], scale[b], levels, h, tree > 0, yb);
-      } else if (path == FffPath::kAvx2) {
-        weighted_sum256(rows[b], scale[b], levels, h, tree > 0, yb);
+      if (path == FffPath::kPortable) {
+        for (int64_t level = 0; level < levels; ++level) portable_axpy(scale[b][level], rows[b][level], yb, h);
+      } else if constexpr (std::is_same_v<Row, float>) {
+        if (path == FffPath::kAvx512) weighted_sum512(rows[b], scale[b], levels, h, tree > 0, yb);
+        else weighted_sum256(rows[b], scale[b], levels, h, tree > 0, yb);
       } else {
-        for (int64_t level = 0; level < levels; ++level) axpy(scale[b][level], rows[b][level], yb, h);
+        weighted_sum256(rows[b], scale[b], levels, h, tree > 0, yb);
       }
     }
   }
@@ -186,7 +234,10 @@ void conditional_range(const FffWeights& w, const float* x, int64_t begin, int64
     if (active_isa() == Isa::kAvx512 && w.hidden % 16 == 0) path = FffPath::kAvx512;
     else if (active_isa() >= Isa::kAvx2 && w.hidden % 8 == 0) path = FffPath::kAvx2;
   }
-  for (int64_t t = begin; t < end; t += kBlock) conditional_block(w, x, t, std::min(kBlock, end - t), y, paths, path);
+  for (int64_t t = begin; t < end; t += kBlock) {
+    if (w.in_int8 != nullptr) conditional_block<std::int8_t>(w, x, t, std::min(kBlock, end - t), y, paths, path);
+    else conditional_block<float>(w, x, t, std::min(kBlock, end - t), y, paths, path);
+  }
 }
 
 }  // namespace
@@ -200,6 +251,12 @@ void fff_conditional(const FffWeights& w, const float* x, int64_t tokens, float*
   ThreadPool::global().parallel_for((tokens + kTokensPerTask - 1) / kTokensPerTask, [&](int64_t t0, int64_t t1) {
     conditional_range(w, x, t0 * kTokensPerTask, std::min(tokens, t1 * kTokensPerTask), y, paths);
   });
+}
+
+void quantize_fff_int8(const FffWeights& w, std::int8_t* in_q, float* in_scale, std::int8_t* out_q, float* out_scale) {
+  const int64_t rows = w.trees * w.nodes();
+  quantize_weight_int8(w.in, rows, w.hidden, /*input_major=*/false, in_q, in_scale, nullptr);
+  quantize_weight_int8(w.out_by_node, rows, w.hidden, /*input_major=*/false, out_q, out_scale, nullptr);
 }
 
 void fff_dense_masked(const FffWeights& w, const float* x, int64_t tokens, float* y) {

@@ -5,7 +5,10 @@
 // levels deep. Only D+1 of 2^(D+1)-1 neurons per tree are computed.
 //
 // The weights are borrowed. `out_by_node` is W_out transposed to [nodes, hidden]
-// (one contiguous row per node), which the conditional kernel reads.
+// (one contiguous row per node), which the conditional kernel reads. With
+// `in_int8` and `out_by_node_int8` set (--dtype int8), the conditional kernel
+// reads those instead: symmetric int8 per node row, w ≈ scale[node] · q, a
+// quarter of the bytes of the float rows (the layer is bound by reading them).
 // Thread-safety: reentrant; fff_conditional splits tokens over the thread pool.
 #pragma once
 
@@ -21,15 +24,26 @@ struct FffWeights {
   int64_t hidden = 0;
   int64_t depth = 0;  // D
   int64_t trees = 1;
+  const std::int8_t* in_int8 = nullptr;           // [trees * nodes, hidden], or nullptr
+  const float* in_scale = nullptr;                // [trees * nodes]
+  const std::int8_t* out_by_node_int8 = nullptr;  // [trees * nodes, hidden], or nullptr
+  const float* out_scale = nullptr;               // [trees * nodes]
   int64_t nodes() const { return (int64_t{2} << depth) - 1; }
 };
 
 // y[t] = FFF(x[t]) for `tokens` rows, visiting D+1 nodes per tree. If `paths`
-// is given it receives the visited node ids: [tokens, trees, D+1].
+// is given it receives the visited node ids: [tokens, trees, D+1]. Reads the
+// int8 rows when `w` has them.
 void fff_conditional(const FffWeights& w, const float* x, int64_t tokens, float* y, int32_t* paths = nullptr);
 
 // The same function computed densely (all node logits, GELU, the 0/1 path
-// mask, one output GEMM), as the published model's masked implementation.
+// mask, one output GEMM), as the published model's masked implementation
+// (float weights only).
 void fff_dense_masked(const FffWeights& w, const float* x, int64_t tokens, float* y);
+
+// Int8 tree weights for `w`: `in_q`/`in_scale` from w.in and `out_q`/`out_scale`
+// from w.out_by_node, each sized trees·nodes·hidden and trees·nodes. The
+// caller keeps them alive and points w's int8 fields at them.
+void quantize_fff_int8(const FffWeights& w, std::int8_t* in_q, float* in_scale, std::int8_t* out_q, float* out_scale);
 
 }  // namespace snapformer::ops

@@ -49,7 +49,7 @@ void quantize_weight_int8(const float* weight, int64_t out, int64_t in, bool inp
       sum += clamped;
     }
     scale[n] = s;
-    row_sum[n] = sum;
+    if (row_sum != nullptr) row_sum[n] = sum;
   }
 }
 

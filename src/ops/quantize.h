@@ -22,7 +22,8 @@ void weight_to_bfloat16(const float* weight, int64_t out, int64_t in, bool input
 
 // Symmetric per-output-channel int8: q[n,k] = round(w[n,k] / scale[n]) with
 // scale[n] = max_k |w[n,k]| / 127, and row_sum[n] = Σ_k q[n,k] (which the
-// GEMM needs to undo the activations' zero points). Layouts as above.
+// GEMM needs to undo the activations' zero points; nullptr: not wanted).
+// Layouts as above.
 void quantize_weight_int8(const float* weight, int64_t out, int64_t in, bool input_major, std::int8_t* q, float* scale,
                           std::int32_t* row_sum);
 
