@@ -99,20 +99,34 @@ INSTANTIATE_TEST_SUITE_P(Models, UltraFastBertGolden, ::testing::Values("tiny-ul
 // Every kernel path this CPU can execute (the AVX-512 one needs hidden % 16 == 0).
 class FffKernel : public testing::EachIsa {};
 
+// Random trees N(0, 0.3) (W_in, biases, W_out and its node-major copy) and inputs.
+struct RandomTrees {
+  std::vector<float> in, bias, out, by_node, x;
+  RandomTrees(int64_t h, int64_t depth, int64_t trees, int64_t tokens, std::mt19937& rng) {
+    const int64_t width = trees * ((int64_t{2} << depth) - 1);
+    std::normal_distribution<float> d(0.0f, 0.3f);
+    for (auto [v, n] : {std::pair{&in, width * h}, {&bias, width}, {&out, h * width}, {&x, tokens * h}}) {
+      v->resize(static_cast<std::size_t>(n));
+      for (float& f : *v) f = d(rng);
+    }
+    by_node.resize(out.size());
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out[r * width + n];
+  }
+  ops::FffWeights weights(int64_t h, int64_t depth, int64_t trees) const {
+    return {in.data(), bias.data(), by_node.data(), out.data(), h, depth, trees};
+  }
+};
+
 TEST_P(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
   std::mt19937 rng(5);
-  std::normal_distribution<float> d(0.0f, 0.3f);
   for (int64_t h : {40, 48, 144})
   for (int64_t depth : {0, 1, 4, 7})
     for (int64_t trees : {1, 3}) {
-      const int64_t nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
-      std::vector<float> in(static_cast<std::size_t>(width * h)), bias(static_cast<std::size_t>(width)),
-          out(static_cast<std::size_t>(h * width)), by_node(out.size()), x(static_cast<std::size_t>(tokens * h));
-      for (auto* v : {&in, &bias, &out, &x})
-        for (float& f : *v) f = d(rng);
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out[r * width + n];
-      const ops::FffWeights w{in.data(), bias.data(), by_node.data(), out.data(), h, depth, trees};
+      const int64_t tokens = 37;
+      const RandomTrees r(h, depth, trees, tokens, rng);
+      const std::vector<float>& x = r.x;
+      const ops::FffWeights w = r.weights(h, depth, trees);
       std::vector<float> a(static_cast<std::size_t>(tokens * h)), b(a.size());
       std::vector<int32_t> paths(static_cast<std::size_t>(tokens * trees * (depth + 1)));
       ops::fff_conditional(w, x.data(), tokens, a.data(), paths.data());
@@ -136,18 +150,13 @@ TEST_P(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
 // run on those, paths included. Checked to fail when a scale is left out.
 TEST_P(FffKernel, Int8RowsComputeTheDequantizedFunction) {
   std::mt19937 rng(7);
-  std::normal_distribution<float> d(0.0f, 0.3f);
   for (int64_t h : {40, 48, 144, 36})  // 36: not a multiple of 8, the portable path
   for (int64_t depth : {0, 1, 4, 7})
     for (int64_t trees : {1, 3}) {
-      const int64_t nodes = (int64_t{2} << depth) - 1, width = trees * nodes, tokens = 37;
-      std::vector<float> in(static_cast<std::size_t>(width * h)), bias(static_cast<std::size_t>(width)),
-          out(static_cast<std::size_t>(h * width)), by_node(out.size()), x(static_cast<std::size_t>(tokens * h));
-      for (auto* v : {&in, &bias, &out, &x})
-        for (float& f : *v) f = d(rng);
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out[r * width + n];
-      ops::FffWeights w{in.data(), bias.data(), by_node.data(), out.data(), h, depth, trees};
+      const int64_t width = trees * ((int64_t{2} << depth) - 1), tokens = 37;
+      const RandomTrees r(h, depth, trees, tokens, rng);
+      const auto& [in, bias, out, by_node, x] = r;
+      const ops::FffWeights w = r.weights(h, depth, trees);
       std::vector<std::int8_t> in_q(in.size()), out_q(in.size());
       std::vector<float> in_scale(static_cast<std::size_t>(width)), out_scale(in_scale.size());
       ops::quantize_fff_int8(w, in_q.data(), in_scale.data(), out_q.data(), out_scale.data());
