@@ -121,6 +121,13 @@ TEST_F(QuantizedFolder, LoadsInItsPrecisionWithTheSameNumbers) {
     const SafetensorsFile file((out / "model.safetensors").string());
     EXPECT_EQ(file.header().metadata.at("snapformer_dtype"), ops::precision_name(precision));
     EXPECT_THROW(Pipeline::load(out.string(), false, LoadOptions{ops::Precision::kFp32}), Error);
+    if (model.find("ultrafastbert") != std::string::npos && precision == ops::Precision::kInt8) {
+      // UltraFastBERT's trees are stored as int8 rows per node too.
+      EXPECT_TRUE(file.find("encoder.layers.0.ffn.linear_in.weight.int8"));
+      EXPECT_TRUE(file.find("encoder.layers.0.ffn.linear_out.weight.int8"));
+      EXPECT_FALSE(file.find("encoder.layers.0.ffn.linear_in.weight"));
+      EXPECT_FALSE(file.find("encoder.layers.0.ffn.linear_out.weight"));
+    }
   }
 }
 

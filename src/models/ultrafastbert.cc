@@ -49,28 +49,26 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
     if (factor && factor->size() != 1) throw Error(directory + ": tensor '" + p + "attn.self_attention.norm_factor' must hold one value");
     layer.norm_factor = factor ? factor->data[0] : 1.0f / std::sqrt(static_cast<float>(h / config_.num_heads));
     if (config_.fast_feedforward) {
-      const FloatTensor in = tensor(p + "ffn.linear_in.weight", {width, h});
-      const FloatTensor out = tensor(p + "ffn.linear_out.weight", {h, width});
-      auto& by_node = transposed_out_.emplace_back(static_cast<std::size_t>(width * h));
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out.data[r * width + n];
-      layer.fff = {in.data, tensor(p + "ffn.linear_in.bias", {width}).data, by_node.data(), out.data, h, config_.fff_depth,
-                   config_.fff_trees};
+      const float* bias = tensor(p + "ffn.linear_in.bias", {width}).data;
       if (precision == ops::Precision::kInt8) {
-        FffInt8& q = fff_int8_.emplace_back();
-        const auto rows = static_cast<std::size_t>(width), values = static_cast<std::size_t>(width * h);
-        q.in.resize(values);
-        q.out.resize(values);
-        q.in_scale.resize(rows);
-        q.out_scale.resize(rows);
-        ops::quantize_fff_int8(layer.fff, q.in.data(), q.in_scale.data(), q.out.data(), q.out_scale.data());
-        layer.fff.in_int8 = q.in.data();
-        layer.fff.in_scale = q.in_scale.data();
-        layer.fff.out_by_node_int8 = q.out.data();
-        layer.fff.out_scale = q.out_scale.data();
-        // The float copy is not read in this mode: give its memory back.
-        std::vector<float>().swap(by_node);
-        layer.fff.out_by_node = nullptr;
+        // Both tree matrices as int8 rows per node (W_in as stored [nodes, h];
+        // W_out [h, nodes] read input-major, so its rows are per node too),
+        // through LinearWeights: quantized at load, or read in place from a
+        // `snapformer quantize` folder, which stores them this way.
+        const ops::Linear in_rows = linears_->load({p + "ffn.linear_in"}, h, width, /*bias=*/false);
+        const ops::Linear out_rows = linears_->load({p + "ffn.linear_out"}, h, width, /*bias=*/false, /*input_major=*/true);
+        layer.fff = {nullptr, bias, nullptr, nullptr, h, config_.fff_depth, config_.fff_trees};
+        layer.fff.in_int8 = in_rows.weight_int8;
+        layer.fff.in_scale = in_rows.weight_scale;
+        layer.fff.out_by_node_int8 = out_rows.weight_int8;
+        layer.fff.out_scale = out_rows.weight_scale;
+      } else {
+        const FloatTensor in = tensor(p + "ffn.linear_in.weight", {width, h});
+        const FloatTensor out = tensor(p + "ffn.linear_out.weight", {h, width});
+        auto& by_node = transposed_out_.emplace_back(static_cast<std::size_t>(width * h));
+        for (int64_t r = 0; r < h; ++r)
+          for (int64_t n = 0; n < width; ++n) by_node[n * h + r] = out.data[r * width + n];
+        layer.fff = {in.data, bias, by_node.data(), out.data, h, config_.fff_depth, config_.fff_trees};
       }
     } else {
       layer.ff_in = linears_->load({p + "ffn.dense_in"}, h, width, /*bias=*/false);
@@ -126,7 +124,10 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
         (*routing)[l].resize(static_cast<std::size_t>(tokens * layer.fff.trees * (layer.fff.depth + 1)));
         paths = (*routing)[l].data();
       }
-      if (dense_reference && !routing) ops::fff_dense_masked(layer.fff, normed.data(), tokens, projected.data());
+      if (dense_reference && !routing) {
+        if (layer.fff.in == nullptr) throw Error("the dense masked FFF needs float trees (load the model without --dtype int8)");
+        ops::fff_dense_masked(layer.fff, normed.data(), tokens, projected.data());
+      }
       else ops::fff_conditional(layer.fff, normed.data(), tokens, projected.data(), paths);
     } else {
       inner.resize(static_cast<std::size_t>(tokens * layer.ff_in.out));

@@ -8,8 +8,8 @@
 // Ownership: owns its Weights; linear_out of every FFF layer is transposed
 // once at load into a node-major copy (the conditional kernel reads one
 // output row per visited node); with --dtype int8 both tree matrices are
-// quantized per node row at load instead, and the conditional kernel reads
-// those (the dense reference path keeps reading the mapped floats).
+// int8 rows per node instead, held by LinearWeights (quantized at load, or in
+// place from a quantized folder), and there is no dense reference path.
 // Thread-safety: immutable, const methods.
 #pragma once
 
@@ -37,7 +37,8 @@ class UltraFastBertModel final : public Encoder {
   // forward() that also records the visited FFF nodes, per layer:
   // routing[layer] = [tokens, trees, D+1] node ids. With `dense_reference`
   // the FFF layers run the dense masked implementation instead (for tests
-  // and benchmarks; same function, every neuron computed).
+  // and benchmarks; same function, every neuron computed; float32 and bf16
+  // models only: throws Error for int8 trees).
   std::vector<float> forward_traced(const PackedBatch& batch, std::vector<std::vector<int32_t>>* routing,
                                     bool dense_reference) const;
 
@@ -59,13 +60,6 @@ class UltraFastBertModel final : public Encoder {
   std::vector<float> positions_;  // the sinusoid table [max_positions, hidden]
   std::vector<Layer> layers_;
   std::vector<std::vector<float>> transposed_out_;  // node-major linear_out per layer (float32 mode)
-  // --dtype int8: each FFF layer's tree rows in int8 with per-node scales
-  // (in, out_by_node), read by the conditional kernel instead of the floats.
-  struct FffInt8 {
-    std::vector<std::int8_t> in, out;
-    std::vector<float> in_scale, out_scale;
-  };
-  std::vector<FffInt8> fff_int8_;
 };
 
 }  // namespace snapformer
