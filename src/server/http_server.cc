@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <iostream>
 
@@ -83,6 +84,20 @@ void HttpServer::register_routes() {
 }
 
 void HttpServer::bind() {
+  // Debian's libcpp-httplib 0.11 listens with a backlog of 5: a burst of new
+  // connections (clients starting together, a load balancer opening its pool)
+  // overflowed the accept queue, and a quarter of 128 simultaneous clients had
+  // their connection closed unanswered (tests/server_test.cc,
+  // ABurstOfNewConnectionsIsAllAnswered). The listening socket is recorded
+  // as httplib creates it, and listened on again with the system's maximum
+  // backlog (Linux takes a second listen() as the new backlog). Only
+  // SO_REUSEADDR is set, not httplib's default SO_REUSEPORT, so a second
+  // server on the same port fails to bind instead of sharing it silently.
+  http_->set_socket_options([this](int socket) {
+    const int yes = 1;
+    ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listening_socket_ = socket;
+  });
   if (options_.port == 0) {
     port_ = http_->bind_to_any_port(options_.host);
     if (port_ <= 0) throw Error("cannot bind " + options_.host);
@@ -91,6 +106,8 @@ void HttpServer::bind() {
       throw Error("cannot bind " + options_.host + ":" + std::to_string(options_.port) + " (in use?)");
     port_ = options_.port;
   }
+  if (listening_socket_ >= 0 && ::listen(listening_socket_, SOMAXCONN) != 0)
+    throw Error("cannot listen on " + options_.host + ":" + std::to_string(port_));
 }
 
 void HttpServer::run() {

@@ -160,6 +160,7 @@ class HttpServer {
   std::atomic<int> in_flight_{0};
   std::atomic<bool> ready_{false};
   int port_ = 0;
+  int listening_socket_ = -1;  // httplib's, recorded at bind() to raise its backlog
 };
 
 // Route registration, one function per emulated API (routes_*.cc).
