@@ -7,6 +7,7 @@
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/quantize.h"
 #include "ops/small_gemm.h"
 #include "isa_test.h"
 #include "test_util.h"
@@ -57,6 +58,38 @@ TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
     for (int64_t r = 0; r < rows; r += 5) linear.apply(x.data() + r * k, std::min<int64_t>(5, rows - r), few.data() + r * n);
     for (std::size_t i = 0; i < all.size(); ++i) ASSERT_NEAR(all[i], few[i], 1e-4);
   }
+}
+
+// Per-token activation quantization: every ISA's code gives the bytes of the
+// portable form, and they are the documented rounding of x/scale + zero.
+TEST_P(KernelIsa, ActivationQuantizationIsTheSameOnEveryPath) {
+  std::mt19937 rng(11);
+  for (int64_t cols : {1, 7, 16, 40, 768, 771, 3072})
+    for (int levels : {127, 255}) {
+      const int64_t rows = 5;
+      auto x = random_values(static_cast<std::size_t>(rows * cols), rng);
+      for (std::size_t i = 0; i < x.size(); i += 5) x[i] = std::abs(x[i]) * 4;  // skewed rows
+      for (int64_t c = 0; c < cols; ++c) x[static_cast<std::size_t>(2 * cols + c)] = 0.25f;  // all positive
+      std::vector<std::uint8_t> q(x.size()), q_portable(x.size());
+      std::vector<float> scale(rows), scale_portable(rows);
+      std::vector<std::int32_t> zero(rows), zero_portable(rows);
+      ops::quantize_rows_uint8(x.data(), rows, cols, levels, q.data(), scale.data(), zero.data());
+      const ops::Isa isa = ops::active_isa();
+      ops::set_isa(ops::Isa::kPortable);
+      ops::quantize_rows_uint8(x.data(), rows, cols, levels, q_portable.data(), scale_portable.data(), zero_portable.data());
+      ops::set_isa(isa);
+      ASSERT_EQ(q, q_portable) << "cols " << cols << " levels " << levels;
+      ASSERT_EQ(scale, scale_portable);
+      ASSERT_EQ(zero, zero_portable);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          const float v = x[static_cast<std::size_t>(r * cols + c)];
+          const double exact = v / scale[r] + zero[r];
+          const int got = q[static_cast<std::size_t>(r * cols + c)];
+          EXPECT_LE(got, levels);
+          EXPECT_NEAR(got, std::clamp(exact, 0.0, static_cast<double>(levels)), 0.5 + 1e-3) << r << "," << c;
+        }
+    }
 }
 
 SNAPFORMER_FOR_EACH_ISA(KernelIsa);
@@ -164,7 +197,6 @@ SNAPFORMER_FOR_EACH_ISA(AttentionIsa);
 }  // namespace
 }  // namespace snapformer
 
-#include "ops/quantize.h"
 
 namespace snapformer {
 namespace {
