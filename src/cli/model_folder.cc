@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <iostream>
 
 #include "hub/model_source.h"
@@ -19,10 +18,8 @@ std::string served_model_spec(const std::string& spec) {
   const auto equals = spec.find('=');
   if (equals != std::string::npos) return spec.substr(0, equals + 1) + model_folder(spec.substr(equals + 1));
   const std::string folder = model_folder(spec);
-  if (!std::filesystem::is_directory(spec)) {
-    if (const auto id = hub::parse_model_id(spec)) return id->short_name() + "=" + folder;
-  }
-  return folder;
+  if (folder == spec) return spec;  // a folder, named after itself by the registry
+  return hub::parse_model_id(spec)->short_name() + "=" + folder;  // resolved as a hub id
 }
 
 }  // namespace snapformer::cli

@@ -23,8 +23,8 @@ int preload_command(const std::vector<std::string>& raw) {
     return 0;
   }
   if (!args.value("model")) throw Error("--model DIR|ORG/NAME is required");
-  const std::optional<std::string> model = model_folder(*args.value("model"));
-  for (const std::string& path : weight_file_paths(*model)) {
+  const std::string model = model_folder(*args.value("model"));
+  for (const std::string& path : weight_file_paths(model)) {
     const PageCacheReport report = args.flag("check") ? inspect_page_cache(path) : recache_in_huge_pages(path);
     const double megabytes = static_cast<double>(report.file_bytes) / 1e6;
     const double huge_share =

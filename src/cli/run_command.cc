@@ -96,7 +96,7 @@ int run_command(const std::vector<std::string>& raw) {
   }
   const auto model_spec = args.value("model");
   if (!model_spec) throw Error("--model DIR|ORG/NAME is required");
-  const std::optional<std::string> model = model_folder(*model_spec);
+  const std::string model = model_folder(*model_spec);
   const Task task = parse_task(args.value_or("task", ""));
   ops::set_num_threads(static_cast<int>(args.int_or("threads", 0)));
   const bool json = args.flag("json");
@@ -108,7 +108,7 @@ int run_command(const std::vector<std::string>& raw) {
   };
   LoadOptions load_options;
   if (const auto dtype = args.value("dtype")) load_options.precision = ops::parse_precision(*dtype);
-  const auto pipeline = Pipeline::load(*model, /*tokenizer_only=*/task == Task::kTokenize, load_options);
+  const auto pipeline = Pipeline::load(model, /*tokenizer_only=*/task == Task::kTokenize, load_options);
   if (timing) std::cerr << "timing: load " << since_start() << " ms\n";
   if (!pipeline->supports(task)) {
     throw Error(std::string("task '") + task_name(task) + "' is not supported by " + *model_spec + " (" +

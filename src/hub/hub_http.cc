@@ -74,13 +74,9 @@ std::size_t on_body_to_file(char* data, std::size_t size, std::size_t count, voi
   return std::fwrite(data, 1, n, sink->file);
 }
 
-struct ProgressState {
-  const ProgressCallback* callback;
-};
-
 int on_progress(void* user, curl_off_t total, curl_off_t received, curl_off_t, curl_off_t) {
-  auto* state = static_cast<ProgressState*>(user);
-  if (*state->callback) (*state->callback)(static_cast<int64_t>(received), static_cast<int64_t>(total));
+  const auto& callback = *static_cast<const ProgressCallback*>(user);
+  if (callback) callback(static_cast<int64_t>(received), static_cast<int64_t>(total));
   return 0;
 }
 
@@ -141,14 +137,13 @@ HttpReply HubHttp::download(const std::string& url, std::FILE* out, int64_t offs
   CURL* curl = static_cast<CURL*>(curl_);
   prepare(url, reply);
   FileSink sink{out, offset, false, &reply.body, curl};
-  ProgressState state{&progress};
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body_to_file);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &progress);
   const std::string range = std::to_string(offset) + "-";
   if (offset > 0) curl_easy_setopt(curl, CURLOPT_RANGE, range.c_str());
   try {

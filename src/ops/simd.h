@@ -1,6 +1,6 @@
-// Small AVX-512 helpers shared by the kernels (internal to ops/). Each is
-// compiled for AVX-512 whatever the including file's default target; call them
-// only from code that runs where active_isa() is kAvx512.
+// Small SIMD helpers shared by the kernels (internal to ops/). Each is
+// compiled for its instruction set whatever the including file's default
+// target; call them only from code that runs where active_isa() allows it.
 #pragma once
 
 #include <immintrin.h>
@@ -15,6 +15,14 @@ __attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {
   const __m128 quarter = _mm_add_ps(_mm256_castps256_ps128(half), _mm256_extractf128_ps(half, 1));
   const __m128 pair = _mm_add_ps(quarter, _mm_movehl_ps(quarter, quarter));
   return _mm_cvtss_f32(_mm_add_ss(pair, _mm_shuffle_ps(pair, pair, 1)));
+}
+
+// The sum of an AVX vector's 8 lanes (for code that runs where active_isa()
+// is at least kAvx2).
+__attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
 }  // namespace snapformer::ops

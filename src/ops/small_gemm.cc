@@ -30,12 +30,6 @@ void nt_portable(const float* x, int64_t m, int64_t k, const float* w, int64_t n
 
 // ---- AVX-512 ----------------------------------------------------------------
 
-__attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
 
 // MB rows of x against NB rows of w, reduced over all of k.
 template <int MB, int NB>
@@ -115,7 +109,7 @@ __attribute__((target("avx2,fma"))) void nt_block256(const float* x, int64_t k, 
   }
   for (int i = 0; i < MB; ++i)
     for (int j = 0; j < NB; ++j) {
-      float sum = hsum256(acc[i][j]);
+      float sum = sum_lanes(acc[i][j]);
       for (int64_t q = p; q < k; ++q) sum += x[i * k + q] * w[j * k + q];
       y[i * ldy + j] = sum + (bias ? bias[j] : 0.0f);
     }

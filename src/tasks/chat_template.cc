@@ -52,11 +52,14 @@ ChatTemplate ChatTemplate::plain() {
 }
 
 ChatTemplate ChatTemplate::from_folder(const std::string& directory) {
+  const fs::path config_file = fs::path(directory) / "tokenizer_config.json";
+  return from_folder(directory, fs::exists(config_file) ? read_json_file(config_file.string()) : Json::object());
+}
+
+ChatTemplate ChatTemplate::from_folder(const std::string& directory, const Json& tokenizer_config) {
   const fs::path jinja_file = fs::path(directory) / "chat_template.jinja";
   const fs::path config_file = fs::path(directory) / "tokenizer_config.json";
-  Json config = Json::object();
-  if (fs::exists(config_file)) config = read_json_file(config_file.string());
-  if (!config.is_object()) config = Json::object();
+  const Json config = tokenizer_config.is_object() ? tokenizer_config : Json::object();
   std::string source, label;
   if (fs::exists(jinja_file)) {
     source = read_file(jinja_file.string());

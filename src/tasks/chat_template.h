@@ -29,6 +29,9 @@ class ChatTemplate {
   // The folder's template, or the plain one. Throws Error naming the file
   // when a template exists but does not parse.
   static ChatTemplate from_folder(const std::string& directory);
+  // The same with the folder's tokenizer_config.json already parsed (an
+  // empty object when it has none), as Pipeline::load has it.
+  static ChatTemplate from_folder(const std::string& directory, const Json& tokenizer_config);
   static ChatTemplate plain();
 
   // `messages`: [{"role": string, "content": string | [{"type": "text",

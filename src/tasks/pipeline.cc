@@ -64,12 +64,12 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   if (!tokenizer_only && will_use_sgemm(directory, options)) ops::warm_up_gemm_in_background();
   p->tokenizer_ = Tokenizer::from_folder(directory);
   int64_t tokenizer_limit = 0;
-  const fs::path tokenizer_config = fs::path(directory) / "tokenizer_config.json";
-  if (fs::exists(tokenizer_config)) {
-    const Json json = read_json_file(tokenizer_config.string());
-    if (json.is_object() && json.contains("model_max_length") && json["model_max_length"].is_number_integer())
-      tokenizer_limit = json["model_max_length"].get<int64_t>();
-  }
+  const fs::path tokenizer_config_file = fs::path(directory) / "tokenizer_config.json";
+  const Json tokenizer_config =
+      fs::exists(tokenizer_config_file) ? read_json_file(tokenizer_config_file.string()) : Json::object();
+  if (tokenizer_config.is_object() && tokenizer_config.contains("model_max_length") &&
+      tokenizer_config["model_max_length"].is_number_integer())
+    tokenizer_limit = tokenizer_config["model_max_length"].get<int64_t>();
   const bool has_config = fs::exists(fs::path(directory) / "config.json");
   if (tokenizer_only || !has_config) {
     if (!tokenizer_only) throw Error(directory + ": missing config.json");
@@ -85,7 +85,7 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   }
   if (p->config_.is_decoder()) {
     p->decoder_ = std::make_unique<Gpt2Model>(directory, p->config_, p->precision_);
-    p->chat_template_ = std::make_unique<ChatTemplate>(ChatTemplate::from_folder(directory));
+    p->chat_template_ = std::make_unique<ChatTemplate>(ChatTemplate::from_folder(directory, tokenizer_config));
   } else if (p->config_.family == ModelFamily::kCrammedBert) {
     p->encoder_ = std::make_unique<UltraFastBertModel>(directory, p->config_, p->precision_);
   } else {

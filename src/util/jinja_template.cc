@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <initializer_list>
 #include <cmath>
 #include <set>
 
@@ -286,22 +287,21 @@ class ExprParser {
     e->args.push_back(std::move(right));
     return e;
   }
-  ExprPtr logical_or() {
-    ExprPtr left = logical_and();
-    while (is_name("or")) {
+  // One level of left-associative operators: operand (op operand)*, where
+  // `ops` are words (and, or) or operator tokens.
+  ExprPtr left_associative(ExprPtr (ExprParser::*operand)(), std::initializer_list<const char*> ops) {
+    ExprPtr left = (this->*operand)();
+    for (;;) {
+      const char* op = nullptr;
+      for (const char* candidate : ops)
+        if (is_name(candidate) || is_op(candidate)) op = candidate;
+      if (op == nullptr) return left;
       next();
-      left = binary("or", std::move(left), logical_and());
+      left = binary(op, std::move(left), (this->*operand)());
     }
-    return left;
   }
-  ExprPtr logical_and() {
-    ExprPtr left = logical_not();
-    while (is_name("and")) {
-      next();
-      left = binary("and", std::move(left), logical_not());
-    }
-    return left;
-  }
+  ExprPtr logical_or() { return left_associative(&ExprParser::logical_and, {"or"}); }
+  ExprPtr logical_and() { return left_associative(&ExprParser::logical_not, {"and"}); }
   ExprPtr logical_not() {
     if (is_name("not")) {
       next();
@@ -332,30 +332,9 @@ class ExprParser {
       }
     }
   }
-  ExprPtr additive() {
-    ExprPtr left = concat();
-    while (is_op("+") || is_op("-")) {
-      const std::string op = next().text;
-      left = binary(op, std::move(left), concat());
-    }
-    return left;
-  }
-  ExprPtr concat() {
-    ExprPtr left = multiplicative();
-    while (is_op("~")) {
-      next();
-      left = binary("~", std::move(left), multiplicative());
-    }
-    return left;
-  }
-  ExprPtr multiplicative() {
-    ExprPtr left = unary();
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      const std::string op = next().text;
-      left = binary(op, std::move(left), unary());
-    }
-    return left;
-  }
+  ExprPtr additive() { return left_associative(&ExprParser::concat, {"+", "-"}); }
+  ExprPtr concat() { return left_associative(&ExprParser::multiplicative, {"~"}); }
+  ExprPtr multiplicative() { return left_associative(&ExprParser::unary, {"*", "/", "//", "%"}); }
   ExprPtr unary() {
     const DepthGuard guard(*this);
     if (is_op("-") || is_op("+")) {
@@ -620,10 +599,8 @@ std::vector<Segment> split_segments(const std::string& src, const std::string& l
     if (end == std::string::npos)
       throw Error(label + ": line " + std::to_string(tag_line) + ": a tag opened here is never closed");
     std::string content = src.substr(inner, end - inner);
-    if (!content.empty() && content.back() == '-' && kind != '#') {
+    if (!content.empty() && content.back() == '-') {
       content.pop_back();
-      strip_leading_whitespace = true;
-    } else if (kind == '#' && !content.empty() && content.back() == '-') {
       strip_leading_whitespace = true;
     } else if (!content.empty() && content.back() == '+') {
       content.pop_back();
