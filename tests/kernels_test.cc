@@ -9,6 +9,7 @@
 #include "ops/linear.h"
 #include "ops/quantize.h"
 #include "ops/small_gemm.h"
+#include "ops/small_gemm_int8.h"
 #include "isa_test.h"
 #include "test_util.h"
 #include "util/thread_pool.h"
@@ -42,6 +43,36 @@ TEST_P(KernelIsa, SmallGemmMatchesReference) {
             ASSERT_NEAR(nt[r * n + c], ref_nt, 1e-4) << "nt m=" << m << " k=" << k << " n=" << n;
           }
       }
+}
+
+// The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums,
+// over the full u8 and s8 ranges (extremes included: VPMADDUBSW would
+// saturate on them), for K tails of every length and column ranges that
+// start and end off the kernel's blocks.
+TEST_P(KernelIsa, SmallInt8GemmIsExact) {
+  const int64_t limit = ops::small_int8_gemm_rows();
+  if (limit == 0) GTEST_SKIP() << "no small-row int8 kernel on " << ops::isa_name(GetParam());
+  std::mt19937 rng(13);
+  std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127), extreme(0, 3);
+  for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}, limit})
+    for (int64_t k : {1, 15, 16, 17, 64, 100, 771}) {
+      const int64_t out = 11;
+      std::vector<std::uint8_t> x(static_cast<std::size_t>(rows * k));
+      std::vector<std::int8_t> w(static_cast<std::size_t>(out * k));
+      for (auto& v : x) v = static_cast<std::uint8_t>(extreme(rng) == 0 ? 255 : u8(rng));
+      for (auto& v : w) v = static_cast<std::int8_t>(extreme(rng) == 0 ? 127 : s8(rng));
+      const int64_t c0 = 1, c1 = out;  // 10 columns from column 1: full blocks and a tail
+      std::vector<std::int32_t> acc(static_cast<std::size_t>(rows * out), -1);
+      ops::small_gemm_u8s8(x.data(), rows, k, w.data(), c0, c1, acc.data(), out);
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_EQ(acc[r * out], -1) << "column 0 is outside [c0, c1) and must stay untouched";
+        for (int64_t c = c0; c < c1; ++c) {
+          std::int64_t expected = 0;
+          for (int64_t i = 0; i < k; ++i) expected += int64_t{x[r * k + i]} * w[c * k + i];
+          ASSERT_EQ(acc[r * out + c], expected) << "rows=" << rows << " k=" << k << " r=" << r << " c=" << c;
+        }
+      }
+    }
 }
 
 TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
@@ -239,8 +270,8 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
   // bf16 keeps 8 bits of mantissa (relative 2^-9 per value): 1% of the output
   // scale. int8: the rounding bound computed per output below.
   const double tolerance = 0.01;
-  // AVX-512: int8 up to 32 rows runs the VNNI kernel (when the CPU has VNNI);
-  // AVX2: always oneDNN's GEMM. K = 40, 96, 128, 200, 256: tails of every length class.
+  // int8 up to small_int8_gemm_rows() rows runs the own kernel (VNNI on
+  // AVX-512 CPUs that have it, else the AVX2 one), above it oneDNN's GEMM. K = 40, 96, 128, 200, 256: tails of every length class.
   const ops::Isa original = ops::active_isa();
   for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512})
   for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}, {200, 77}})

@@ -3,7 +3,7 @@
 // Both split the output columns into one contiguous slice per pool thread and
 // run one GEMM per slice on the plain [out, in] weights, read in place (no
 // per-model packing, so pre-converted folders load in place): int8 through
-// the own VNNI kernel up to kSmallInt8GemmRows rows and oneDNN's integer GEMM
+// the own kernel (VNNI or AVX2) up to small_int8_gemm_rows() rows and oneDNN's integer GEMM
 // above (u8·s8 -> s32), bf16 through a oneDNN matmul primitive with a
 // run-time row count.
 #include <algorithm>
@@ -144,8 +144,8 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
   float* const x_scale = scale_scratch.data();
   std::int32_t* const x_zero = zero_scratch.data();
   std::int32_t* const acc = acc_scratch.data();
-  // Few rows: the in-place VNNI kernel; more: oneDNN's GEMM (packs, then runs at peak).
-  const bool small_rows = rows <= kSmallInt8GemmRows && small_int8_gemm_available();
+  // Few rows: the in-place kernel; more: oneDNN's GEMM (packs, then runs at peak).
+  const bool small_rows = rows <= small_int8_gemm_rows();
   const int levels = small_rows || integer_gemm_has_vnni() ? 255 : 127;
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);

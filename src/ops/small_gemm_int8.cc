@@ -2,6 +2,9 @@
 
 #include <immintrin.h>
 
+#include <cstdlib>
+#include <vector>
+
 #include "ops/cpu.h"
 
 namespace snapformer::ops {
@@ -71,35 +74,148 @@ SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* 
     for (int c = 0; c < kColumns; ++c) acc[r * stride + c] = totals[r * kColumnBlock + c];
 }
 
-template <int kColumns>
-SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
-                                  std::int32_t* acc, int64_t stride) {
+// Calls visit.template operator()<R>(r) for the row blocks of `rows`: R =
+// kBlockRows while whole blocks remain, then once for the remainder (< 4).
+template <int kBlockRows, typename Visit>
+inline void for_each_row_block(int64_t rows, const Visit& visit) {
+  static_assert(kBlockRows <= 4, "the remainder is dispatched for up to 3 rows");
   int64_t r = 0;
-  for (; r + kRowBlock <= rows; r += kRowBlock)
-    block<kRowBlock, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
+  for (; r + kBlockRows <= rows; r += kBlockRows) visit.template operator()<kBlockRows>(r);
   switch (rows - r) {
-    case 3: block<3, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0); break;
-    case 2: block<2, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0); break;
-    case 1: block<1, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0); break;
+    case 3: visit.template operator()<3>(r); break;
+    case 2: visit.template operator()<2>(r); break;
+    case 1: visit.template operator()<1>(r); break;
     default: break;
   }
 }
 
-}  // namespace
+template <int kColumns>
+SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
+                                  std::int32_t* acc, int64_t stride) {
+  for_each_row_block<kRowBlock>(rows, [&]<int kRows>(int64_t r) {
+    block<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
+  });
+}
 
-bool small_int8_gemm_available() {
-  static const bool cpu = [] {
+// ---- AVX2 (no VNNI): widen to 16 bits, multiply-add pairs exactly ----
+//
+// Without VNNI the u8·s8 step is VPMADDUBSW, whose 16-bit pair sums saturate
+// (2·255·127 > 32767): that is why oneDNN's AVX2 GEMM gets 7-bit activations.
+// Here both operands are widened to 16 bits and VPMADDWD adds pairs of exact
+// products into 32 bits, so activations keep all 256 levels. Zen 3 issues
+// VPMADDWD twice per cycle (32 multiply-adds), as many as the VPMADDUBSW +
+// VPMADDWD pair would. Input rows are widened once per call (rows·k values
+// reused by every column); each weight row is widened as it streams past.
+
+#define SNAPFORMER_AVX2 __attribute__((target("avx2,fma")))
+
+constexpr int kAvx2Rows = 4;     // input rows per pass over a column pair
+constexpr int kAvx2Columns = 2;  // weight rows per block: 8 accumulators + 2 weights + 1 input in registers
+constexpr int kPrefetchBlocks = 1;  // how many column blocks ahead weights are prefetched
+
+// The 8 horizontal sums of v[0..7], in order, in one vector.
+SNAPFORMER_AVX2 inline __m256i sum_lanes_of_8(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi32(v[0], v[1]), b = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i c = _mm256_hadd_epi32(v[4], v[5]), d = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+  // ab: the sums of v0..v3 over their low 128 bits, then over their high 128 bits.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+// acc[r, c..c+kColumns) for kRows widened input rows (`k` apart).
+template <int kRows, int kColumns>
+SNAPFORMER_AVX2 void avx2_block(const std::int16_t* x, int64_t k, const std::int8_t* w, std::int32_t* acc,
+                                int64_t stride, bool prefetch) {
+  __m256i sums[kAvx2Rows * kAvx2Columns];
+  for (__m256i& sum : sums) sum = _mm256_setzero_si256();
+  const int64_t vector_k = k / 16 * 16;
+  for (int64_t i = 0; i < vector_k; i += 16) {
+    // A few column blocks ahead, once per cache line: the rows are one
+    // sequential stream, but short ones (768 bytes) end before the hardware
+    // prefetcher is up to speed (decode ran at 60% of the read bandwidth).
+    if (prefetch && i % 64 == 0)
+      for (int c = 0; c < kColumns; ++c)
+        _mm_prefetch(reinterpret_cast<const char*>(w + (kPrefetchBlocks * kAvx2Columns + c) * k + i), _MM_HINT_T0);
+    __m256i weights[kColumns];
+    for (int c = 0; c < kColumns; ++c)
+      weights[c] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c * k + i)));
+    for (int r = 0; r < kRows; ++r) {
+      __m256i inputs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + r * k + i));
+      // Keep the row in a register: GCC otherwise folds a load into every
+      // VPMADDWD, and the loads, not the multiplies, become the limit.
+      asm("" : "+x"(inputs));
+      for (int c = 0; c < kColumns; ++c)
+        sums[r * kAvx2Columns + c] = _mm256_add_epi32(sums[r * kAvx2Columns + c], _mm256_madd_epi16(inputs, weights[c]));
+    }
+  }
+  alignas(32) std::int32_t totals[kAvx2Rows * kAvx2Columns];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(totals), sum_lanes_of_8(sums));
+  for (int r = 0; r < kRows; ++r)
+    for (int c = 0; c < kColumns; ++c) {
+      std::int32_t total = totals[r * kAvx2Columns + c];
+      for (int64_t i = vector_k; i < k; ++i) total += x[r * k + i] * w[c * k + i];
+      acc[r * stride + c] = total;
+    }
+}
+
+template <int kColumns>
+SNAPFORMER_AVX2 void avx2_column_block(const std::int16_t* x, int64_t rows, int64_t k, const std::int8_t* w,
+                                       std::int32_t* acc, int64_t stride) {
+  for_each_row_block<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
+    avx2_block<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
+  });
+}
+
+SNAPFORMER_AVX2 void small_gemm_u8s8_avx2(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
+                                          int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
+  thread_local std::vector<std::int16_t> widened;
+  const int64_t n = rows * k;
+  widened.resize(static_cast<std::size_t>(n));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(widened.data() + i),
+                        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  for (; i < n; ++i) widened[i] = x[i];
+  int64_t c = c0;
+  for (; c + kAvx2Columns <= c1; c += kAvx2Columns)
+    avx2_column_block<kAvx2Columns>(widened.data(), rows, k, w + c * k, acc + c, stride);
+  for (; c < c1; ++c) avx2_column_block<1>(widened.data(), rows, k, w + c * k, acc + c, stride);
+}
+
+bool cpu_has_vnni() {
+  static const bool vnni = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
   }();
-  return cpu && active_isa() == Isa::kAvx512;
+  return vnni;
 }
 
-SNAPFORMER_VNNI void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0,
-                                     int64_t c1, std::int32_t* acc, int64_t stride) {
+SNAPFORMER_VNNI void small_gemm_u8s8_vnni(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
+                                          int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
   int64_t c = c0;
   for (; c + kColumnBlock <= c1; c += kColumnBlock) column_block<kColumnBlock>(x, rows, k, w + c * k, acc + c, stride);
   for (; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, acc + c, stride);
+}
+
+bool vnni_active() { return active_isa() == Isa::kAvx512 && cpu_has_vnni(); }
+
+}  // namespace
+
+int64_t small_int8_gemm_rows() {
+  // SNAPFORMER_INT8_SMALL_ROWS=N moves the crossover, to measure one path against the other.
+  static const int64_t forced = [] {
+    const char* rows = std::getenv("SNAPFORMER_INT8_SMALL_ROWS");
+    return rows != nullptr ? std::atoll(rows) : int64_t{-1};
+  }();
+  if (active_isa() == Isa::kPortable) return 0;
+  if (forced >= 0) return forced;
+  return vnni_active() ? kSmallInt8GemmRows : kSmallInt8GemmRowsAvx2;
+}
+
+void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
+                     std::int32_t* acc, int64_t stride) {
+  if (vnni_active()) return small_gemm_u8s8_vnni(x, rows, k, w, c0, c1, acc, stride);
+  small_gemm_u8s8_avx2(x, rows, k, w, c0, c1, acc, stride);
 }
 
 }  // namespace snapformer::ops

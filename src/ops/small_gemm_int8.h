@@ -1,10 +1,11 @@
-// Small-row int8 GEMM with AVX512-VNNI, reading the weights in place.
+// Small-row int8 GEMM (AVX512-VNNI, or AVX2), reading the weights in place.
 //
 // For a few rows (decode steps, short inputs) oneDNN's integer GEMM spends
 // more time packing the weights on every call than multiplying; this kernel
 // streams each weight row once (four output rows at a time stay in L1 while
 // every input row passes over them, and the next four are prefetched) and
-// accumulates u8·s8 products with VPDPBUSD.
+// accumulates u8·s8 products with VPDPBUSD; without VNNI, 16-bit widened
+// operands and VPMADDWD, exact for the full u8 range (small_gemm_int8.cc).
 //
 // acc[r, c] = Σ_k x[r, k] · w[c, k] for c in [c0, c1), rows of `acc` `stride`
 // apart. Pure; thread-safe.
@@ -18,10 +19,21 @@ namespace snapformer::ops {
 // thread: 8 tokens 10.2 -> 5.0 ms, 32 tokens 17.7 -> 14.4 ms; equal at 48).
 inline constexpr int64_t kSmallInt8GemmRows = 32;
 
-// True when the CPU has AVX512-VNNI and AVX512BW and the active ISA is AVX-512
-// (SNAPFORMER_ISA / set_isa turn the kernel off for tests of the other path).
-bool small_int8_gemm_available();
+// AVX2 without VNNI: up to this many rows the kernel beats oneDNN's AVX2
+// integer GEMM on weights read from memory, as a model's are (Zen 3, one
+// 768x3072 layer after another, 1 thread: 1 row 378 -> 202 us, 8 rows 565 ->
+// 331 us, equal at 20, oneDNN 15% faster at 32). With the weights in cache
+// oneDNN wins from 4 rows: VPMADDUBSW needs one add per 32 products where
+// widening needs two.
+inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 20;
 
+// How many rows small_gemm_u8s8 takes on the active ISA: kSmallInt8GemmRows
+// with AVX512-VNNI, kSmallInt8GemmRowsAvx2 with AVX2 (or AVX-512 without
+// VNNI), 0 on the portable path (SNAPFORMER_ISA / set_isa choose the path in
+// tests). Thread-safe.
+int64_t small_int8_gemm_rows();
+
+// Needs rows <= small_int8_gemm_rows() (any ISA above portable).
 void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                      std::int32_t* acc, int64_t stride);
 
