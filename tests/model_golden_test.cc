@@ -2,6 +2,8 @@
 // RoBERTa, GPT-2) reproduced within 1e-4 absolute + 1e-4 relative, with ids,
 // mask positions, spans and greedy generations exactly equal.
 #include <algorithm>
+#include <numeric>
+#include <random>
 
 #include "tasks/pipeline.h"
 #include "test_util.h"
@@ -182,6 +184,58 @@ INSTANTIATE_TEST_SUITE_P(AllModels, ModelGolden,
                              if (ch == '-') ch = '_';
                            return name;
                          });
+
+}  // namespace
+}  // namespace snapformer
+
+namespace snapformer {
+namespace {
+
+// The last layer run for some rows only (what classification, CLS
+// embeddings and fill-mask read) gives those rows of the full forward pass:
+// batches of several sequences, rows that skip whole sequences or are not
+// contiguous, each family's encoder.
+TEST(EncoderRows, LastLayerForSomeRowsEqualsTheFullForward) {
+  for (const std::string model : {"tiny-bert-cls", "tiny-distilbert-cls", "tiny-roberta-mlm", "tiny-bert-mlm"}) {
+    const auto pipeline = Pipeline::load(testing::model_path(model));
+    const Encoder& encoder = *pipeline->encoder();
+    const int64_t h = encoder.config().hidden_size;
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int32_t> id(5, static_cast<int32_t>(encoder.config().vocab_size) - 1);
+    PackedBatch batch;
+    for (int length : {5, 1, 9}) {
+      std::vector<int32_t> ids(static_cast<std::size_t>(length));
+      for (auto& v : ids) v = id(rng);
+      batch.add(ids);
+    }
+    const std::vector<float> all = encoder.forward(batch);
+    std::vector<int64_t> every(static_cast<std::size_t>(batch.tokens()));
+    std::iota(every.begin(), every.end(), 0);
+    for (const std::vector<int64_t>& rows : std::vector<std::vector<int64_t>>{
+             batch.first_rows(), {1, 3, 4, 7, 14}, {6, 8, 9}, {5}, every}) {
+      const std::vector<float> some = encoder.forward_rows(batch, rows);
+      ASSERT_EQ(some.size(), rows.size() * static_cast<std::size_t>(h)) << model;
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        for (int64_t c = 0; c < h; ++c)
+          ASSERT_NEAR(some[i * h + c], all[rows[i] * h + c], 1e-5 + 1e-4 * std::abs(all[rows[i] * h + c]))
+              << model << " row " << rows[i] << " column " << c;
+    }
+    if (encoder.config().head == HeadKind::kSequenceClassification) {
+      const auto expected = encoder.classify(all, batch), actual = encoder.classify_batch(batch);
+      ASSERT_EQ(actual.size(), expected.size());
+      for (std::size_t i = 0; i < actual.size(); ++i) EXPECT_NEAR(actual[i], expected[i], 1e-5) << model;
+    }
+    if (encoder.config().head == HeadKind::kMaskedLm) {
+      const std::vector<int64_t> rows{2, 10};
+      const auto expected = encoder.masked_lm_logits(all, rows), actual = encoder.masked_lm_logits_batch(batch, rows);
+      ASSERT_EQ(actual.size(), expected.size());
+      for (std::size_t i = 0; i < actual.size(); ++i) EXPECT_NEAR(actual[i], expected[i], 1e-4) << model;
+    }
+    EXPECT_THROW(encoder.forward_rows(batch, {3, 2}), Error) << "rows out of order";
+    EXPECT_THROW(encoder.forward_rows(batch, {1, 1}), Error) << "a repeated row";
+    EXPECT_THROW(encoder.forward_rows(batch, {batch.tokens()}), Error) << "a row past the batch";
+  }
+}
 
 }  // namespace
 }  // namespace snapformer

@@ -112,7 +112,14 @@ void EncoderModel::validate(const PackedBatch& batch) const {
                   std::to_string(config_.type_vocab_size) + ")");
 }
 
-std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
+std::vector<float> EncoderModel::forward(const PackedBatch& batch) const { return run(batch, nullptr); }
+
+std::vector<float> EncoderModel::forward_rows(const PackedBatch& batch, const std::vector<int64_t>& rows) const {
+  check_rows(batch, rows);
+  return run(batch, &rows);
+}
+
+std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector<int64_t>* rows) const {
   validate(batch);
   const int64_t tokens = batch.tokens(), h = config_.hidden_size, ff = config_.intermediate_size;
   std::vector<float> hidden(static_cast<std::size_t>(tokens * h));
@@ -140,54 +147,75 @@ std::vector<float> EncoderModel::forward(const PackedBatch& batch) const {
   const ops::AttentionShape shape{config_.num_heads, head_dim, h, h, h};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
-  for (const Layer& layer : layers_) {
-    layer.query.apply(hidden.data(), tokens, q.data());
+  // The rows whose states a layer computes (`x`, [queries, h]) and where each
+  // sequence's queries begin in them: every token, until the last layer when
+  // only `rows` are wanted. Keys and values always come from every token.
+  std::vector<float> selected;
+  std::vector<int64_t> query_starts = batch.starts;
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    const bool subset = rows != nullptr && l + 1 == layers_.size();
+    if (subset) {
+      selected = gather_rows(hidden, *rows, h);
+      std::size_t i = 0;
+      for (int64_t s = 0; s < batch.sequences(); ++s) {
+        query_starts[s] = static_cast<int64_t>(i);
+        while (i < rows->size() && (*rows)[i] < batch.starts[s + 1]) ++i;
+      }
+      query_starts.back() = static_cast<int64_t>(rows->size());
+    }
+    std::vector<float>& x = subset ? selected : hidden;
+    const int64_t queries = subset ? static_cast<int64_t>(rows->size()) : tokens;
+    layer.query.apply(x.data(), queries, q.data());
     layer.key.apply(hidden.data(), tokens, k.data());
     layer.value.apply(hidden.data(), tokens, v.data());
     for (int64_t s = 0; s < batch.sequences(); ++s) {
-      const int64_t offset = batch.starts[s] * h, length = batch.length(s);
-      ops::attend(q.data() + offset, k.data() + offset, v.data() + offset, length, length, shape, false, scale,
-                  context.data() + offset, scratch.data());
+      const int64_t first_query = query_starts[s], count = query_starts[s + 1] - first_query;
+      if (count == 0) continue;
+      const int64_t keys = batch.starts[s] * h;
+      ops::attend(q.data() + first_query * h, k.data() + keys, v.data() + keys, count, batch.length(s), shape, false,
+                  scale, context.data() + first_query * h, scratch.data());
     }
-    layer.attention_output.apply(context.data(), tokens, projected.data());
-    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.attention_norm.gamma.data,
-                    layer.attention_norm.beta.data, config_.layer_norm_eps, hidden.data());
-    layer.intermediate.apply(hidden.data(), tokens, intermediate.data(), config_.activation);  // bias + activation fused
-    layer.output.apply(intermediate.data(), tokens, projected.data());
-    ops::layer_norm(projected.data(), hidden.data(), tokens, h, layer.output_norm.gamma.data,
-                    layer.output_norm.beta.data, config_.layer_norm_eps, hidden.data());
+    layer.attention_output.apply(context.data(), queries, projected.data());
+    ops::layer_norm(projected.data(), x.data(), queries, h, layer.attention_norm.gamma.data,
+                    layer.attention_norm.beta.data, config_.layer_norm_eps, x.data());
+    layer.intermediate.apply(x.data(), queries, intermediate.data(), config_.activation);  // bias + activation fused
+    layer.output.apply(intermediate.data(), queries, projected.data());
+    ops::layer_norm(projected.data(), x.data(), queries, h, layer.output_norm.gamma.data,
+                    layer.output_norm.beta.data, config_.layer_norm_eps, x.data());
   }
-  return hidden;
+  if (rows == nullptr) return hidden;
+  if (layers_.empty()) return gather_rows(hidden, *rows, h);
+  return selected;
 }
-
-namespace {
-// Gathers the first token's row of every sequence: [sequences, hidden].
-std::vector<float> first_tokens(const std::vector<float>& hidden, const PackedBatch& batch, int64_t h) {
-  std::vector<float> out(static_cast<std::size_t>(batch.sequences() * h));
-  for (int64_t s = 0; s < batch.sequences(); ++s)
-    std::memcpy(out.data() + s * h, hidden.data() + batch.starts[s] * h, static_cast<std::size_t>(h) * sizeof(float));
-  return out;
-}
-}  // namespace
 
 std::vector<float> EncoderModel::pool(const std::vector<float>& hidden, const PackedBatch& batch) const {
+  return pool_first_tokens(gather_rows(hidden, batch.first_rows(), config_.hidden_size), batch.sequences());
+}
+
+std::vector<float> EncoderModel::pool_first_tokens(const std::vector<float>& first, int64_t sequences) const {
   if (!has_pooler()) throw Error("this model has no pooler");
-  const int64_t h = config_.hidden_size;
-  const std::vector<float> first = first_tokens(hidden, batch, h);
   std::vector<float> pooled(first.size());
-  pooler_.apply(first.data(), batch.sequences(), pooled.data());
+  pooler_.apply(first.data(), sequences, pooled.data());
   ops::activate(ops::Activation::kTanh, pooled.data(), static_cast<int64_t>(pooled.size()));
   return pooled;
 }
 
 std::vector<float> EncoderModel::classify(const std::vector<float>& hidden, const PackedBatch& batch) const {
+  return classify_first_tokens(gather_rows(hidden, batch.first_rows(), config_.hidden_size), batch.sequences());
+}
+
+std::vector<float> EncoderModel::classify_batch(const PackedBatch& batch) const {
   if (config_.head != HeadKind::kSequenceClassification) throw Error("this model has no classification head");
-  const int64_t n = batch.sequences(), h = config_.hidden_size;
+  return classify_first_tokens(forward_rows(batch, batch.first_rows()), batch.sequences());
+}
+
+std::vector<float> EncoderModel::classify_first_tokens(const std::vector<float>& first, int64_t n) const {
+  if (config_.head != HeadKind::kSequenceClassification) throw Error("this model has no classification head");
   std::vector<float> features;
   if (config_.family == ModelFamily::kBert) {
-    features = pool(hidden, batch);
+    features = pool_first_tokens(first, n);
   } else {
-    const std::vector<float> first = first_tokens(hidden, batch, h);
     features.resize(first.size());
     classifier_dense_.apply(first.data(), n, features.data());
     ops::activate(config_.family == ModelFamily::kRoberta ? ops::Activation::kTanh : ops::Activation::kRelu,
@@ -213,11 +241,18 @@ void EncoderModel::answer_spans(const std::vector<float>& hidden, std::vector<fl
 }
 
 std::vector<float> EncoderModel::masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const {
+  return masked_lm_logits_of(gather_rows(hidden, rows, config_.hidden_size));
+}
+
+std::vector<float> EncoderModel::masked_lm_logits_batch(const PackedBatch& batch, const std::vector<int64_t>& rows) const {
   if (config_.head != HeadKind::kMaskedLm) throw Error("this model has no masked-LM head");
-  const int64_t h = config_.hidden_size, n = static_cast<int64_t>(rows.size());
-  std::vector<float> selected(static_cast<std::size_t>(n * h)), transformed(selected.size());
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(selected.data() + i * h, hidden.data() + rows[i] * h, static_cast<std::size_t>(h) * sizeof(float));
+  return masked_lm_logits_of(forward_rows(batch, rows));
+}
+
+std::vector<float> EncoderModel::masked_lm_logits_of(const std::vector<float>& selected) const {
+  if (config_.head != HeadKind::kMaskedLm) throw Error("this model has no masked-LM head");
+  const int64_t h = config_.hidden_size, n = static_cast<int64_t>(selected.size()) / h;
+  std::vector<float> transformed(selected.size());
   mlm_dense_.apply(selected.data(), n, transformed.data());
   ops::activate(config_.family == ModelFamily::kBert ? config_.activation : ops::Activation::kGeluErf,
                 transformed.data(), n * h);

@@ -37,6 +37,8 @@ class EncoderModel final : public Encoder {
 
   // last_hidden_state for every token: [batch.tokens(), hidden].
   std::vector<float> forward(const PackedBatch& batch) const override;
+  // last_hidden_state of `rows` only; the last layer runs for them alone.
+  std::vector<float> forward_rows(const PackedBatch& batch, const std::vector<int64_t>& rows) const override;
 
   bool has_pooler() const override { return pooler_.out != 0; }
   // BERT pooler (dense + tanh on the first token of each sequence): [sequences, hidden].
@@ -44,6 +46,8 @@ class EncoderModel final : public Encoder {
 
   // Sequence classification logits: [sequences, num_labels].
   std::vector<float> classify(const std::vector<float>& hidden, const PackedBatch& batch) const override;
+  // The same from the batch: the last layer runs for the first tokens only.
+  std::vector<float> classify_batch(const PackedBatch& batch) const override;
 
   // Question answering: start and end logits for every token.
   void answer_spans(const std::vector<float>& hidden, std::vector<float>& start_logits,
@@ -51,6 +55,7 @@ class EncoderModel final : public Encoder {
 
   // Masked-LM logits for the given token rows: [rows.size(), vocab].
   std::vector<float> masked_lm_logits(const std::vector<float>& hidden, const std::vector<int64_t>& rows) const override;
+  std::vector<float> masked_lm_logits_batch(const PackedBatch& batch, const std::vector<int64_t>& rows) const override;
 
   bool supports(HeadKind head) const { return config_.head == head; }
 
@@ -67,6 +72,13 @@ class EncoderModel final : public Encoder {
   ops::Linear linear(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias = true);
   LayerNormWeights norm(const std::vector<std::string>& base_names, int64_t dim);
   void load_head();
+  // The body: every layer for every token, except that with `rows` the last
+  // layer runs for those rows alone. Returns [rows ? rows->size() : tokens, hidden].
+  std::vector<float> run(const PackedBatch& batch, const std::vector<int64_t>* rows) const;
+  // The heads on already selected final states.
+  std::vector<float> pool_first_tokens(const std::vector<float>& first, int64_t sequences) const;
+  std::vector<float> classify_first_tokens(const std::vector<float>& first, int64_t sequences) const;
+  std::vector<float> masked_lm_logits_of(const std::vector<float>& selected) const;
 
   ModelConfig config_;
   std::unique_ptr<Weights> weights_;

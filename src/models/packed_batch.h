@@ -23,6 +23,8 @@ struct PackedBatch {
   int64_t sequences() const { return static_cast<int64_t>(starts.size()) - 1; }
   int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
   int64_t length(int64_t s) const { return starts[s + 1] - starts[s]; }
+  // The row of each sequence's first token ([CLS] / <s>): starts without the end.
+  std::vector<int64_t> first_rows() const { return {starts.begin(), starts.end() - 1}; }
 
   // Throws Error for an empty sequence or an id outside [0, vocab_size), and
   // InputTooLongError for a sequence longer than max_length.

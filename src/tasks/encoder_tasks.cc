@@ -21,7 +21,7 @@ std::vector<ClassifyResult> Pipeline::classify_encoded(const std::vector<Encodin
   if (encodings.empty()) return {};
   const std::size_t count = encodings.size();
   const PackedBatch batch = pack(encodings);
-  const std::vector<float> logits = encoder_->classify(encoder_->forward(batch), batch);
+  const std::vector<float> logits = encoder_->classify_batch(batch);
   const std::size_t labels = encoder_->num_labels();
   std::vector<ClassifyResult> results(count);
   for (std::size_t i = 0; i < count; ++i) {
@@ -109,14 +109,16 @@ std::vector<EmbedResult> Pipeline::embed_encoded(const std::vector<Encoding>& en
   if (encodings.empty()) return {};
   if (pooling == Pooling::kDefault) pooling = default_pooling_;
   const PackedBatch batch = pack(encodings);
-  const std::vector<float> hidden = encoder_->forward(batch);
+  // CLS pooling reads one row per sequence: the last layer runs for those alone.
+  const std::vector<float> hidden =
+      pooling == Pooling::kCls ? encoder_->forward_rows(batch, batch.first_rows()) : encoder_->forward(batch);
   const int64_t h = config_.hidden_size;
   std::vector<EmbedResult> results(encodings.size());
   for (int64_t s = 0; s < batch.sequences(); ++s) {
     std::vector<float>& e = results[static_cast<std::size_t>(s)].embedding;
     e.assign(static_cast<std::size_t>(h), 0.0f);
     if (pooling == Pooling::kCls) {
-      std::copy_n(hidden.begin() + batch.starts[s] * h, h, e.begin());
+      std::copy_n(hidden.begin() + s * h, h, e.begin());
     } else {
       for (int64_t t = batch.starts[s]; t < batch.starts[s + 1]; ++t) ops::add_in_place(e.data(), hidden.data() + t * h, h);
       for (float& v : e) v /= static_cast<float>(batch.length(s));
@@ -142,7 +144,7 @@ FillMaskResult Pipeline::fill_mask(const TaskInput& input, int64_t top_k, const 
   if (rows.empty()) throw Error("input has no " + tokenizer_->id_to_token(*mask_id) + " token");
   PackedBatch batch;
   batch.add(result.encoding.ids, result.encoding.type_ids);
-  const std::vector<float> logits = encoder_->masked_lm_logits(encoder_->forward(batch), rows);
+  const std::vector<float> logits = encoder_->masked_lm_logits_batch(batch, rows);
   const int64_t vocab = config_.vocab_size;
   for (std::size_t m = 0; m < rows.size(); ++m) {
     MaskPrediction prediction;
