@@ -45,21 +45,23 @@ TEST_P(KernelIsa, SmallGemmMatchesReference) {
       }
 }
 
-// The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums,
-// over the full u8 and s8 ranges (extremes included: VPMADDUBSW would
-// saturate on them), for K tails of every length and column ranges that
-// start and end off the kernel's blocks.
+// The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums
+// over the activation range it declares and the full s8 range (extremes
+// included, where a wrong form would saturate), for K tails of every length
+// and column ranges that start and end off the kernel's blocks.
 TEST_P(KernelIsa, SmallInt8GemmIsExact) {
   const int64_t limit = ops::small_int8_gemm_rows();
   if (limit == 0) GTEST_SKIP() << "no small-row int8 kernel on " << ops::isa_name(GetParam());
   std::mt19937 rng(13);
-  std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127), extreme(0, 3);
-  for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}, limit})
-    for (int64_t k : {1, 15, 16, 17, 64, 100, 771}) {
+  std::uniform_int_distribution<int> s8(-127, 127), extreme(0, 3);
+  for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{9}, int64_t{33}, limit})
+    for (int64_t k : {1, 15, 16, 17, 31, 32, 33, 64, 100, 771}) {
       const int64_t out = 11;
+      const int levels = ops::small_int8_gemm_levels(rows);
+      std::uniform_int_distribution<int> u8(0, levels);
       std::vector<std::uint8_t> x(static_cast<std::size_t>(rows * k));
       std::vector<std::int8_t> w(static_cast<std::size_t>(out * k));
-      for (auto& v : x) v = static_cast<std::uint8_t>(extreme(rng) == 0 ? 255 : u8(rng));
+      for (auto& v : x) v = static_cast<std::uint8_t>(extreme(rng) == 0 ? levels : u8(rng));
       for (auto& v : w) v = static_cast<std::int8_t>(extreme(rng) == 0 ? 127 : s8(rng));
       const int64_t c0 = 1, c1 = out;  // 10 columns from column 1: full blocks and a tail
       std::vector<std::int32_t> acc(static_cast<std::size_t>(rows * out), -1);

@@ -146,7 +146,7 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
   std::int32_t* const acc = acc_scratch.data();
   // Few rows: the in-place kernel; more: oneDNN's GEMM (packs, then runs at peak).
   const bool small_rows = rows <= small_int8_gemm_rows();
-  const int levels = small_rows || integer_gemm_has_vnni() ? 255 : 127;
+  const int levels = small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
   });

@@ -4,8 +4,9 @@
 // more time packing the weights on every call than multiplying; this kernel
 // streams each weight row once (four output rows at a time stay in L1 while
 // every input row passes over them, and the next four are prefetched) and
-// accumulates u8·s8 products with VPDPBUSD; without VNNI, 16-bit widened
-// operands and VPMADDWD, exact for the full u8 range (small_gemm_int8.cc).
+// accumulates u8·s8 products with VPDPBUSD; without VNNI with VPMADDUBSW +
+// VPMADDWD on 7-bit activations, or 16-bit widened operands for one row
+// (small_gemm_int8.cc).
 //
 // acc[r, c] = Σ_k x[r, k] · w[c, k] for c in [c0, c1), rows of `acc` `stride`
 // apart. Pure; thread-safe.
@@ -21,11 +22,10 @@ inline constexpr int64_t kSmallInt8GemmRows = 32;
 
 // AVX2 without VNNI: up to this many rows the kernel beats oneDNN's AVX2
 // integer GEMM on weights read from memory, as a model's are (Zen 3, one
-// 768x3072 layer after another, 1 thread: 1 row 378 -> 202 us, 8 rows 565 ->
-// 331 us, equal at 20, oneDNN 15% faster at 32). With the weights in cache
-// oneDNN wins from 4 rows: VPMADDUBSW needs one add per 32 products where
-// widening needs two.
-inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 20;
+// 768x3072 layer after another, 1 thread: 1 row 374 -> 190-200 us, 8 rows
+// 555 -> 265 us, 32 rows 1160 -> 1025 us, equal at 48, oneDNN 10% faster
+// at 56): oneDNN packs the weights on every call, this kernel streams them.
+inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 48;
 
 // How many rows small_gemm_u8s8 takes on the active ISA: kSmallInt8GemmRows
 // with AVX512-VNNI, kSmallInt8GemmRowsAvx2 with AVX2 (or AVX-512 without
@@ -33,7 +33,12 @@ inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 20;
 // tests). Thread-safe.
 int64_t small_int8_gemm_rows();
 
-// Needs rows <= small_int8_gemm_rows() (any ISA above portable).
+// The activation levels small_gemm_u8s8 takes for `rows` rows: x <= 255
+// with VNNI and for one row, else x <= 127 (VPMADDUBSW would saturate).
+int small_int8_gemm_levels(int64_t rows);
+
+// Needs rows <= small_int8_gemm_rows() (any ISA above portable) and x within
+// small_int8_gemm_levels(rows).
 void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                      std::int32_t* acc, int64_t stride);
 
