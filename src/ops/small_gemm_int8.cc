@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 #include "ops/cpu.h"
@@ -123,31 +124,41 @@ SNAPFORMER_AVX2 inline __m256i sum_lanes_of_8(const __m256i* v) {
   return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
 }
 
-// Widened form: acc[r, c..c+kColumns) for kRows input rows already widened
-// to 16 bits (`k` apart).
-template <int kRows, int kColumns>
-SNAPFORMER_AVX2 void avx2_block(const std::int16_t* x, int64_t k, const std::int8_t* w, std::int32_t* acc,
-                                int64_t stride, bool prefetch) {
+// acc[r, c..c+kColumns) for kRows input rows (`k` apart) in either form:
+// Input = int16_t, rows already widened; Input = uint8_t, 7-bit bytes.
+template <typename Input, int kRows, int kColumns>
+SNAPFORMER_AVX2 void avx2_block(const Input* x, int64_t k, const std::int8_t* w, std::int32_t* acc, int64_t stride,
+                                bool prefetch) {
+  constexpr bool kWidened = std::is_same_v<Input, std::int16_t>;
+  constexpr int64_t kStep = 32 / sizeof(Input);  // k values per 32-byte input vector
   __m256i sums[kAvx2Rows * kAvx2Columns];
   for (__m256i& sum : sums) sum = _mm256_setzero_si256();
-  const int64_t vector_k = k / 16 * 16;
-  for (int64_t i = 0; i < vector_k; i += 16) {
-    // A few column blocks ahead, once per cache line: the rows are one
-    // sequential stream, but short ones (768 bytes) end before the hardware
-    // prefetcher is up to speed (decode ran at 60% of the read bandwidth).
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int64_t vector_k = k / kStep * kStep;
+  for (int64_t i = 0; i < vector_k; i += kStep) {
+    // A block ahead, once per cache line: the rows are one sequential
+    // stream, but short ones (768 bytes) end before the hardware prefetcher
+    // is up to speed (decoding ran at 60% of the read bandwidth without).
     if (prefetch && i % 64 == 0)
       for (int c = 0; c < kColumns; ++c)
         _mm_prefetch(reinterpret_cast<const char*>(w + (kPrefetchBlocks * kAvx2Columns + c) * k + i), _MM_HINT_T0);
     __m256i weights[kColumns];
-    for (int c = 0; c < kColumns; ++c)
-      weights[c] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c * k + i)));
+    for (int c = 0; c < kColumns; ++c) {
+      if constexpr (kWidened)
+        weights[c] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c * k + i)));
+      else
+        weights[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * k + i));
+    }
     for (int r = 0; r < kRows; ++r) {
       __m256i inputs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + r * k + i));
       // Keep the row in a register: GCC otherwise folds a load into every
-      // VPMADDWD, and the loads, not the multiplies, become the limit.
+      // multiply, and the loads, not the multiplies, become the limit.
       asm("" : "+x"(inputs));
-      for (int c = 0; c < kColumns; ++c)
-        sums[r * kAvx2Columns + c] = _mm256_add_epi32(sums[r * kAvx2Columns + c], _mm256_madd_epi16(inputs, weights[c]));
+      for (int c = 0; c < kColumns; ++c) {
+        const __m256i pairs = kWidened ? _mm256_madd_epi16(inputs, weights[c])
+                                       : _mm256_madd_epi16(_mm256_maddubs_epi16(inputs, weights[c]), ones);
+        sums[r * kAvx2Columns + c] = _mm256_add_epi32(sums[r * kAvx2Columns + c], pairs);
+      }
     }
   }
   alignas(32) std::int32_t totals[kAvx2Rows * kAvx2Columns];
@@ -160,76 +171,30 @@ SNAPFORMER_AVX2 void avx2_block(const std::int16_t* x, int64_t k, const std::int
     }
 }
 
-template <int kColumns>
-SNAPFORMER_AVX2 void avx2_column_block(const std::int16_t* x, int64_t rows, int64_t k, const std::int8_t* w,
-                                       std::int32_t* acc, int64_t stride) {
-  for_each_row_block<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
-    avx2_block<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
-  });
+template <typename Input>
+SNAPFORMER_AVX2 void avx2_columns(const Input* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
+                                  std::int32_t* acc, int64_t stride) {
+  const auto column_block = [&]<int kColumns>(int64_t c) {
+    for_each_row_block<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
+      avx2_block<Input, kRows, kColumns>(x + r * k, k, w + c * k, acc + r * stride + c, stride, r == 0);
+    });
+  };
+  int64_t c = c0;
+  for (; c + kAvx2Columns <= c1; c += kAvx2Columns) column_block.template operator()<kAvx2Columns>(c);
+  for (; c < c1; ++c) column_block.template operator()<1>(c);
 }
 
 SNAPFORMER_AVX2 void small_gemm_u8s8_avx2(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
                                           int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
+  if (rows > 1) return avx2_columns(x, rows, k, w, c0, c1, acc, stride);  // 7-bit form
   thread_local std::vector<std::int16_t> widened;
-  const int64_t n = rows * k;
-  widened.resize(static_cast<std::size_t>(n));
+  widened.resize(static_cast<std::size_t>(k));
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
+  for (; i + 16 <= k; i += 16)
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(widened.data() + i),
                         _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
-  for (; i < n; ++i) widened[i] = x[i];
-  int64_t c = c0;
-  for (; c + kAvx2Columns <= c1; c += kAvx2Columns)
-    avx2_column_block<kAvx2Columns>(widened.data(), rows, k, w + c * k, acc + c, stride);
-  for (; c < c1; ++c) avx2_column_block<1>(widened.data(), rows, k, w + c * k, acc + c, stride);
-}
-
-// 7-bit form (x <= 127): the same from the bytes themselves.
-template <int kRows, int kColumns>
-SNAPFORMER_AVX2 void avx2_block_7bit(const std::uint8_t* x, int64_t k, const std::int8_t* w, std::int32_t* acc,
-                                     int64_t stride, bool prefetch) {
-  __m256i sums[kAvx2Rows * kAvx2Columns];
-  for (__m256i& sum : sums) sum = _mm256_setzero_si256();
-  const __m256i ones = _mm256_set1_epi16(1);
-  const int64_t vector_k = k / 32 * 32;
-  for (int64_t i = 0; i < vector_k; i += 32) {
-    if (prefetch && i % 64 == 0)
-      for (int c = 0; c < kColumns; ++c)
-        _mm_prefetch(reinterpret_cast<const char*>(w + (kPrefetchBlocks * kAvx2Columns + c) * k + i), _MM_HINT_T0);
-    __m256i weights[kColumns];
-    for (int c = 0; c < kColumns; ++c) weights[c] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * k + i));
-    for (int r = 0; r < kRows; ++r) {
-      __m256i inputs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + r * k + i));
-      asm("" : "+x"(inputs));  // in a register, as in avx2_block
-      for (int c = 0; c < kColumns; ++c)
-        sums[r * kAvx2Columns + c] = _mm256_add_epi32(
-            sums[r * kAvx2Columns + c], _mm256_madd_epi16(_mm256_maddubs_epi16(inputs, weights[c]), ones));
-    }
-  }
-  alignas(32) std::int32_t totals[kAvx2Rows * kAvx2Columns];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(totals), sum_lanes_of_8(sums));
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kColumns; ++c) {
-      std::int32_t total = totals[r * kAvx2Columns + c];
-      for (int64_t i = vector_k; i < k; ++i) total += x[r * k + i] * w[c * k + i];
-      acc[r * stride + c] = total;
-    }
-}
-
-template <int kColumns>
-SNAPFORMER_AVX2 void avx2_column_block_7bit(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
-                                            std::int32_t* acc, int64_t stride) {
-  for_each_row_block<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
-    avx2_block_7bit<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
-  });
-}
-
-SNAPFORMER_AVX2 void small_gemm_u7s8_avx2(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
-                                          int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
-  int64_t c = c0;
-  for (; c + kAvx2Columns <= c1; c += kAvx2Columns)
-    avx2_column_block_7bit<kAvx2Columns>(x, rows, k, w + c * k, acc + c, stride);
-  for (; c < c1; ++c) avx2_column_block_7bit<1>(x, rows, k, w + c * k, acc + c, stride);
+  for (; i < k; ++i) widened[i] = x[i];
+  avx2_columns(widened.data(), rows, k, w, c0, c1, acc, stride);
 }
 
 bool cpu_has_vnni() {
@@ -267,8 +232,7 @@ int small_int8_gemm_levels(int64_t rows) { return vnni_active() || rows == 1 ? 2
 void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                      std::int32_t* acc, int64_t stride) {
   if (vnni_active()) return small_gemm_u8s8_vnni(x, rows, k, w, c0, c1, acc, stride);
-  if (rows == 1) return small_gemm_u8s8_avx2(x, rows, k, w, c0, c1, acc, stride);
-  small_gemm_u7s8_avx2(x, rows, k, w, c0, c1, acc, stride);
+  small_gemm_u8s8_avx2(x, rows, k, w, c0, c1, acc, stride);
 }
 
 }  // namespace snapformer::ops
