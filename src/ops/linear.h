@@ -15,8 +15,10 @@
 namespace snapformer::ops {
 
 // Up to this many rows the in-place small-GEMM kernels beat oneDNN's sgemm;
-// above it sgemm's packing pays off (bert-base, 1 thread, alternating runs:
-// even at 16-24 rows, sgemm 12-14% faster at 32 and 48; docs/BENCHMARKS.md).
+// above it sgemm's packing pays off. AVX-512 (bert-base, 1 thread,
+// alternating runs): even at 16-24 rows, sgemm 12-14% faster at 32 and 48.
+// AVX2 (Zen 3, layers read from memory): equal at 16-24 rows for 768x768
+// and 3072x768, the kernel 7% faster for 768x3072; sgemm 20-40% faster at 32.
 inline constexpr int64_t kSmallGemmRows = 24;
 
 struct Linear {
