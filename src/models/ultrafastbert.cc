@@ -1,7 +1,6 @@
 #include "models/ultrafastbert.h"
 
 #include <cmath>
-#include <cstring>
 
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -142,10 +141,8 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
 
 std::vector<float> UltraFastBertModel::masked_lm_logits(const std::vector<float>& hidden,
                                                         const std::vector<int64_t>& rows) const {
-  const int64_t h = config_.hidden_size, n = static_cast<int64_t>(rows.size());
-  std::vector<float> selected(static_cast<std::size_t>(n * h));
-  for (int64_t i = 0; i < n; ++i)
-    std::memcpy(selected.data() + i * h, hidden.data() + rows[i] * h, static_cast<std::size_t>(h) * sizeof(float));
+  const int64_t n = static_cast<int64_t>(rows.size());
+  const std::vector<float> selected = gather_rows(hidden, rows, config_.hidden_size);
   std::vector<float> logits(static_cast<std::size_t>(n * config_.vocab_size));
   decoder_.apply(selected.data(), n, logits.data());
   return logits;
