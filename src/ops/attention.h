@@ -2,7 +2,8 @@
 //
 // Packed layout: the rows of every sequence are contiguous; there is no
 // padding and so no mask, only sequence boundaries. Scores, mask, softmax and
-// the weighted sum are one pass per head: row by row below 64 queries; from
+// the weighted sum are one pass per head: row by row below 64 queries (on
+// AVX2 CPUs a register kernel for head sizes 8-64, else dot/axpy); from
 // 64 on, tiled over 64-key blocks with an online softmax (AVX-512, head sizes
 // 16/32/64/128), so the score matrix is never materialized. Other CPUs and
 // head sizes use two GEMMs around a row softmax there (SNAPFORMER_ATTENTION=
