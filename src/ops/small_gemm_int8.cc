@@ -78,7 +78,7 @@ SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* 
 // Calls visit.template operator()<R>(r) for the row blocks of `rows`: R =
 // kBlockRows while whole blocks remain, then once for the remainder (< 4).
 template <int kBlockRows, typename Visit>
-inline void for_each_row_block(int64_t rows, const Visit& visit) {
+inline void visit_row_blocks(int64_t rows, const Visit& visit) {
   static_assert(kBlockRows <= 4, "the remainder is dispatched for up to 3 rows");
   int64_t r = 0;
   for (; r + kBlockRows <= rows; r += kBlockRows) visit.template operator()<kBlockRows>(r);
@@ -93,7 +93,7 @@ inline void for_each_row_block(int64_t rows, const Visit& visit) {
 template <int kColumns>
 SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
                                   std::int32_t* acc, int64_t stride) {
-  for_each_row_block<kRowBlock>(rows, [&]<int kRows>(int64_t r) {
+  visit_row_blocks<kRowBlock>(rows, [&]<int kRows>(int64_t r) {
     block<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
   });
 }
@@ -175,7 +175,7 @@ template <typename Input>
 SNAPFORMER_AVX2 void avx2_columns(const Input* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                                   std::int32_t* acc, int64_t stride) {
   const auto column_block = [&]<int kColumns>(int64_t c) {
-    for_each_row_block<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
+    visit_row_blocks<kAvx2Rows>(rows, [&]<int kRows>(int64_t r) {
       avx2_block<Input, kRows, kColumns>(x + r * k, k, w + c * k, acc + r * stride + c, stride, r == 0);
     });
   };
