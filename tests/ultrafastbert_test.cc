@@ -145,12 +145,14 @@ TEST_P(FffKernel, ConditionalEqualsDenseOnRandomTrees) {
     }
 }
 
-// Int8 tree rows: the kernel computes exactly the float function of the
-// dequantized weights (scale[node] · q), so it must match the float kernel
-// run on those, paths included. Checked to fail when a scale is left out.
+// Int8 tree rows: the kernel computes the routing logits in integers from x
+// quantized per token (symmetric: x ≈ (max|x| / 127) · round(x · 127 / max|x|)),
+// so it computes the float function of the dequantized weights (scale[node] · q)
+// at the dequantized inputs: it must match the float kernel run on those,
+// paths included. Checked to fail when a weight or input scale is left out.
 TEST_P(FffKernel, Int8RowsComputeTheDequantizedFunction) {
   std::mt19937 rng(7);
-  for (int64_t h : {40, 48, 144, 36})  // 36: not a multiple of 8, the portable path
+  for (int64_t h : {40, 48, 96, 144, 36})  // 36: not a multiple of 8, the portable path
   for (int64_t depth : {0, 1, 4, 7})
     for (int64_t trees : {1, 3}) {
       const int64_t width = trees * ((int64_t{2} << depth) - 1), tokens = 37;
@@ -168,6 +170,13 @@ TEST_P(FffKernel, Int8RowsComputeTheDequantizedFunction) {
           by_node_deq[n * h + k] = out_scale[n] * out_q[n * h + k];
         }
       const ops::FffWeights dequantized{in_deq.data(), bias.data(), by_node_deq.data(), nullptr, h, depth, trees};
+      std::vector<float> x_deq(x.size());
+      for (int64_t t = 0; t < tokens; ++t) {
+        const float* row = x.data() + t * h;
+        float max_abs = 0;
+        for (int64_t k = 0; k < h; ++k) max_abs = std::max(max_abs, std::abs(row[k]));
+        for (int64_t k = 0; k < h; ++k) x_deq[t * h + k] = max_abs / 127.0f * std::nearbyint(row[k] * (127.0f / max_abs));
+      }
       ops::FffWeights quantized = w;
       quantized.in_int8 = in_q.data();
       quantized.in_scale = in_scale.data();
@@ -177,7 +186,7 @@ TEST_P(FffKernel, Int8RowsComputeTheDequantizedFunction) {
       std::vector<int32_t> paths_a(static_cast<std::size_t>(tokens * trees * (depth + 1))), paths_b(paths_a.size()),
           paths_exact(paths_a.size());
       ops::fff_conditional(quantized, x.data(), tokens, a.data(), paths_a.data());
-      ops::fff_conditional(dequantized, x.data(), tokens, b.data(), paths_b.data());
+      ops::fff_conditional(dequantized, x_deq.data(), tokens, b.data(), paths_b.data());
       ops::fff_conditional(w, x.data(), tokens, exact.data(), paths_exact.data());
       EXPECT_EQ(paths_a, paths_b) << "hidden " << h << " depth " << depth << " trees " << trees;
       for (std::size_t i = 0; i < a.size(); ++i)

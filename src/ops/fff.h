@@ -8,7 +8,9 @@
 // (one contiguous row per node), which the conditional kernel reads. With
 // `in_int8` and `out_by_node_int8` set (--dtype int8), the conditional kernel
 // reads those instead: symmetric int8 per node row, w ≈ scale[node] · q, a
-// quarter of the bytes of the float rows (the layer is bound by reading them).
+// quarter of the bytes of the float rows, and computes the routing logits in
+// integers from x quantized per token (symmetric int8: x ≈ (max|x| / 127) ·
+// round(x · 127 / max|x|)), on every CPU alike; the output sums stay float.
 // Thread-safety: reentrant; fff_conditional splits tokens over the thread pool.
 #pragma once
 

@@ -25,4 +25,11 @@ __attribute__((target("avx2,fma"))) inline float sum_lanes(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
 }
 
+// The sum of an AVX vector's 8 int32 lanes (wrapping like int32 adds).
+__attribute__((target("avx2"))) inline int sum_lanes_epi32(__m256i v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i t = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 1)));
+}
+
 }  // namespace snapformer::ops
