@@ -2,12 +2,15 @@
 // run through snapformer, written as the runtime JSON that compare.py reads.
 //
 //   snapformer_bench --models DIR --threads N [--quick] [--dtypes fp32,int8,bf16] --out FILE.json
+//                    [--only TEXT] [--reps N]
 //
 // bert-cls/{dtype}/b{B}/s{S}: one classification forward of B sequences of S
 // random tokens (packed, no padding) -> logits; gpt2/{dtype}/ttft/p6: the
 // 6-token prompt's forward + LM head + argmax; gpt2/{dtype}/decode/p6+20:
 // greedy decoding with the KV cache, mean ms per token over tokens 2..20.
 // The peers time int8 at batch 1 only; so does this for int8 and bf16.
+// --only runs just the workloads whose name contains TEXT (GPT-2's two run
+// together), and --reps N times each N times: one workload under perf.
 //
 //   snapformer_bench --bandwidth --threads N
 //
@@ -81,6 +84,8 @@ int main(int argc, char** argv) {
   std::string models = ".bench/models", out;
   int threads = 1;
   bool quick = false, bandwidth = false;
+  std::string only;
+  int reps_override = 0;
   std::vector<ops::Precision> precisions{ops::Precision::kFp32};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -89,6 +94,8 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && flag == "--models") models = argv[++i];
     else if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
     else if (i + 1 < argc && flag == "--out") out = argv[++i];
+    else if (i + 1 < argc && flag == "--only") only = argv[++i];
+    else if (i + 1 < argc && flag == "--reps") reps_override = std::stoi(argv[++i]);
     else if (i + 1 < argc && flag == "--dtypes") {
       precisions.clear();
       std::string list = argv[++i];
@@ -130,31 +137,32 @@ int main(int argc, char** argv) {
                              {1, 512, 5, 2, 1}, {8, 128, 5, 2, 1}, {32, 128, 3, 1, 1}};
     for (const auto& s : shapes) {
       if (precision != ops::Precision::kFp32 && s[0] != 1) continue;
+      const std::string name = model + "/" + dtype + "/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
+      if (name.find(only) == std::string::npos) continue;
       std::vector<Encoding> batch(static_cast<std::size_t>(s[0]));
       for (Encoding& e : batch)
         for (int t = 0; t < s[1]; ++t) e.push(token(rng), "", {}, 0, 0, false);
       for (int w = 0; w < s[4]; ++w) pipeline->classify_encoded(batch);
       std::vector<double> ms;
-      for (int r = 0; r < (quick ? s[3] : s[2]); ++r) {
+      for (int r = 0; r < (reps_override > 0 ? reps_override : quick ? s[3] : s[2]); ++r) {
         const auto t0 = Clock::now();
         pipeline->classify_encoded(batch);
         ms.push_back(elapsed_ms(t0));
       }
-      const std::string name = model + "/" + dtype + "/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
       workloads[name] = json_of(stats_of(ms), ms.size());
       std::fprintf(stderr, "%s: %.2f ms\n", name.c_str(), stats_of(ms).median);
     }
   }
 
   const std::string gpt2 = models + "/gpt2";
-  if (std::filesystem::exists(gpt2)) {
+  if (std::filesystem::exists(gpt2) && ("gpt2/" + dtype + "/ttft/p6 gpt2/" + dtype + "/decode/p6+20").find(only) != std::string::npos) {
     const auto pipeline = Pipeline::load(gpt2, false, load_options);
     const Gpt2Model& decoder = *pipeline->decoder();
     const int64_t h = decoder.config().hidden_size;
     std::vector<int32_t> prompt(6);
     for (int32_t& id : prompt) id = 1000 + token(rng) % 49000;
     std::vector<double> ttft, per_token;
-    const int runs = quick ? 3 : 7;
+    const int runs = reps_override > 0 ? reps_override : quick ? 3 : 7;
     for (int r = 0; r <= runs; ++r) {  // run 0 warms up
       auto cache = decoder.new_cache(26);
       const auto t0 = Clock::now();

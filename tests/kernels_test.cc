@@ -10,6 +10,7 @@
 #include "ops/quantize.h"
 #include "ops/small_gemm.h"
 #include "ops/small_gemm_int8.h"
+#include "ops/threads.h"
 #include "isa_test.h"
 #include "test_util.h"
 #include "util/thread_pool.h"
@@ -210,14 +211,14 @@ TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
           const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
           const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
           const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
-          std::vector<float> fast(static_cast<std::size_t>(queries * out_stride)), scratch(static_cast<std::size_t>(keys));
-          ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, fast.data(), scratch.data());
+          std::vector<float> fast(static_cast<std::size_t>(queries * out_stride));
+          ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, fast.data());
           // Reference: one query at a time (below the many-query threshold).
           std::vector<float> slow(fast.size());
           for (int64_t i = 0; i < queries; ++i) {
             const int64_t visible_keys = causal ? keys - queries + i + 1 : keys;
             ops::attend(q.data() + i * stride, k.data(), v.data(), 1, visible_keys, shape, false, scale,
-                        slow.data() + i * out_stride, scratch.data());
+                        slow.data() + i * out_stride);
           }
           for (std::size_t i = 0; i < fast.size(); ++i)
             ASSERT_NEAR(fast[i], slow[i], 1e-5 + 1e-4 * std::fabs(slow[i])) << "d " << d << " causal " << causal << " queries " << queries
@@ -240,8 +241,8 @@ TEST_P(AttentionIsa, FewQueriesMatchAReference) {
         const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
         const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
         const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
-        std::vector<float> out(static_cast<std::size_t>(queries * out_stride)), scratch(static_cast<std::size_t>(keys));
-        ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, out.data(), scratch.data());
+        std::vector<float> out(static_cast<std::size_t>(queries * out_stride));
+        ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, out.data());
         for (int64_t h = 0; h < heads; ++h)
           for (int64_t i = 0; i < queries; ++i) {
             const int64_t visible = causal ? keys - queries + i + 1 : keys;
@@ -262,6 +263,40 @@ TEST_P(AttentionIsa, FewQueriesMatchAReference) {
             }
           }
       }
+}
+
+// A packed batch at once (attend_batch, whose (sequence, head) pairs run on
+// two threads here) equals each sequence alone on one thread: short and
+// long sequences (row form, and the tiled or GEMM form from 64 queries),
+// encoder-style and decoding-style (fewer queries than keys, causal).
+TEST_P(AttentionIsa, BatchOnThePoolEqualsEachSequenceAlone) {
+  std::mt19937 rng(6);
+  const int64_t d = 64, heads = 3, stride = heads * d, previous_threads = ops::num_threads();
+  for (bool causal : {false, true}) {
+    const std::vector<std::pair<int64_t, int64_t>> sizes{{1, 1}, {8, 8}, {33, 40}, {70, 70}, {5, 90}, {1, 200}};
+    int64_t rows = 0;
+    for (const auto& [queries, keys] : sizes) rows += keys;
+    const auto q = random_values(static_cast<std::size_t>(rows * stride), rng);
+    const auto k = random_values(static_cast<std::size_t>(rows * stride), rng);
+    const auto v = random_values(static_cast<std::size_t>(rows * stride), rng);
+    const ops::AttentionShape shape{heads, d, stride, stride, stride, 0};
+    std::vector<float> together(q.size(), 0.0f), alone(q.size(), 0.0f);
+    std::vector<ops::AttentionSpan> spans;
+    int64_t at = 0;
+    for (const auto& [queries, keys] : sizes) {
+      spans.push_back({q.data() + at * stride, k.data() + at * stride, v.data() + at * stride, queries, keys,
+                       together.data() + at * stride});
+      at += keys;
+    }
+    ops::set_num_threads(2);
+    ops::attend_batch(spans, shape, causal, 0.2f);
+    ops::set_num_threads(1);
+    for (const ops::AttentionSpan& s : spans)
+      ops::attend(s.q, s.k, s.v, s.queries, s.keys, shape, causal, 0.2f, alone.data() + (s.out - together.data()));
+    for (std::size_t i = 0; i < alone.size(); ++i)
+      ASSERT_NEAR(together[i], alone[i], 1e-6 + 1e-5 * std::fabs(alone[i])) << "causal " << causal << " at " << i;
+  }
+  ops::set_num_threads(static_cast<int>(previous_threads));
 }
 
 SNAPFORMER_FOR_EACH_ISA(AttentionIsa);

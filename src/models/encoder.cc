@@ -139,9 +139,7 @@ std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector
 
   std::vector<float> q(hidden.size()), k(hidden.size()), v(hidden.size()), context(hidden.size()),
       projected(hidden.size()), intermediate(static_cast<std::size_t>(tokens * ff));
-  int64_t longest = 0;
-  for (int64_t s = 0; s < batch.sequences(); ++s) longest = std::max(longest, batch.length(s));
-  std::vector<float> scratch(static_cast<std::size_t>(longest));
+  std::vector<ops::AttentionSpan> spans;
   const int64_t head_dim = h / config_.num_heads;
   const ops::AttentionShape shape{config_.num_heads, head_dim, h, h, h};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
@@ -168,13 +166,15 @@ std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector
     layer.query.apply(x.data(), queries, q.data());
     layer.key.apply(hidden.data(), tokens, k.data());
     layer.value.apply(hidden.data(), tokens, v.data());
+    spans.clear();
     for (int64_t s = 0; s < batch.sequences(); ++s) {
       const int64_t first_query = query_starts[s], count = query_starts[s + 1] - first_query;
       if (count == 0) continue;
       const int64_t keys = batch.starts[s] * h;
-      ops::attend(q.data() + first_query * h, k.data() + keys, v.data() + keys, count, batch.length(s), shape, false,
-                  scale, context.data() + first_query * h, scratch.data());
+      spans.push_back({q.data() + first_query * h, k.data() + keys, v.data() + keys, count, batch.length(s),
+                       context.data() + first_query * h});
     }
+    ops::attend_batch(spans, shape, /*causal=*/false, scale);
     layer.attention_output.apply(context.data(), queries, projected.data());
     ops::layer_norm(projected.data(), x.data(), queries, h, layer.attention_norm.gamma.data,
                     layer.attention_norm.beta.data, config_.layer_norm_eps, x.data());

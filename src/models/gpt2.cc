@@ -57,7 +57,7 @@ Gpt2Model::KvCache Gpt2Model::new_cache(int64_t capacity) const {
 
 std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
   const int64_t h = config_.hidden_size, ff = config_.intermediate_size;
-  int64_t rows = 0, longest = 0;
+  int64_t rows = 0;
   for (const Step& step : steps) {
     if (step.cache->length + step.count > step.cache->capacity)
       throw InputTooLongError("sequence of " + std::to_string(step.cache->length + step.count) +
@@ -67,7 +67,6 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
         throw Error("token id " + std::to_string(step.ids[i]) + " is outside the vocabulary of " +
                     std::to_string(config_.vocab_size));
     rows += step.count;
-    longest = std::max(longest, step.cache->length + step.count);
   }
 
   std::vector<float> x(static_cast<std::size_t>(rows * h));
@@ -80,7 +79,8 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
   }
 
   std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(rows * 3 * h)), context(x.size()),
-      projected(x.size()), inner(static_cast<std::size_t>(rows * ff)), scratch(static_cast<std::size_t>(longest));
+      projected(x.size()), inner(static_cast<std::size_t>(rows * ff));
+  std::vector<ops::AttentionSpan> spans;
   const int64_t head_dim = h / config_.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, h, h};
@@ -90,6 +90,7 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
     ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_1_gamma.data, layer.ln_1_beta.data, config_.layer_norm_eps,
                     normed.data());
     layer.c_attn.apply(normed.data(), rows, qkv.data());
+    spans.clear();
     for (int64_t r = 0, s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
       KvCache& cache = *steps[s].cache;
       float* keys = cache.keys.data() + static_cast<int64_t>(l) * cache.capacity * h;
@@ -99,10 +100,11 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
         std::memcpy(keys + (cache.length + i) * h, row + h, static_cast<std::size_t>(h) * sizeof(float));
         std::memcpy(values + (cache.length + i) * h, row + 2 * h, static_cast<std::size_t>(h) * sizeof(float));
       }
-      ops::attend(qkv.data() + r * 3 * h, keys, values, steps[s].count, cache.length + steps[s].count, shape,
-                  /*causal=*/true, scale, context.data() + r * h, scratch.data());
+      spans.push_back({qkv.data() + r * 3 * h, keys, values, steps[s].count, cache.length + steps[s].count,
+                       context.data() + r * h});
       r += steps[s].count;
     }
+    ops::attend_batch(spans, shape, /*causal=*/true, scale);
     layer.attn_c_proj.apply(context.data(), rows, projected.data());
     ops::add_in_place(x.data(), projected.data(), rows * h);
     ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_2_gamma.data, layer.ln_2_beta.data, config_.layer_norm_eps,

@@ -252,25 +252,39 @@ constexpr int64_t kGemmQueries = 64;
 }  // namespace
 
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-            bool causal, float scale, float* out, float* scratch) {
-  const int64_t d = shape.head_dim;
+            bool causal, float scale, float* out) {
+  attend_batch({AttentionSpan{q, k, v, queries, keys, out}}, shape, causal, scale);
+}
+
+void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale) {
+  const int64_t d = shape.head_dim, heads = shape.heads;
   const int64_t head_stride = shape.input_head_stride > 0 ? shape.input_head_stride : d;
-  if (queries < kGemmQueries) {
-    const RowKernel rows = row_kernel(d);
-    for (int64_t h = 0; h < shape.heads; ++h)
-      rows(q, k, v, queries, keys, shape, causal, scale, out, scratch, h * head_stride, h * d);
-    return;
-  }
+  const RowKernel rows = row_kernel(d);
   const TiledKernel tiled = tiled_kernel(d);
-  ThreadPool::global().parallel_for(shape.heads, [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) {
-      if (tiled != nullptr) {
-        tiled(q, k, v, queries, keys, shape, causal, scale, out, h * head_stride, h * d);
+  // Task t is head t % heads of span t / heads.
+  auto run = [&](int64_t first, int64_t last) {
+    thread_local std::vector<float> scratch;  // the row form's scores
+    for (int64_t t = first; t < last; ++t) {
+      const AttentionSpan& s = spans[static_cast<std::size_t>(t / heads)];
+      const int64_t column = (t % heads) * head_stride, out_column = (t % heads) * d;
+      if (s.queries < kGemmQueries) {
+        if (scratch.size() < static_cast<std::size_t>(s.keys)) scratch.resize(static_cast<std::size_t>(s.keys));
+        rows(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, scratch.data(), column, out_column);
+      } else if (tiled != nullptr) {
+        tiled(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, column, out_column);
       } else {
-        attend_gemm(q, k, v, queries, keys, shape, causal, scale, out, h * head_stride, h * d);
+        attend_gemm(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, column, out_column);
       }
     }
-  });
+  };
+  const int64_t tasks = static_cast<int64_t>(spans.size()) * heads;
+  // Below this many multiply-adds (~10 us of the row form) waking the pool
+  // costs more than it saves: a decoding step, or one 8-token input.
+  constexpr int64_t kParallelWork = int64_t{1} << 17;
+  int64_t work = 0;
+  for (const AttentionSpan& s : spans) work += 2 * s.queries * s.keys * d * heads;
+  if (work < kParallelWork) run(0, tasks);
+  else ThreadPool::global().parallel_for(tasks, run);
 }
 
 }  // namespace snapformer::ops

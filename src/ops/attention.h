@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace snapformer::ops {
 
@@ -25,8 +26,25 @@ struct AttentionShape {
 
 // Attention for one sequence: `queries` rows of Q attend to `keys` rows of K/V.
 // With `causal`, query i (the i-th of the last `queries` positions) sees keys
-// 0 .. keys-queries+i. Writes `queries` rows of `out`. `scratch` holds `keys` floats.
+// 0 .. keys-queries+i. Writes `queries` rows of `out`.
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-            bool causal, float scale, float* out, float* scratch);
+            bool causal, float scale, float* out);
+
+// One sequence of a packed batch, for attend_batch: as attend's arguments.
+struct AttentionSpan {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t queries = 0;
+  int64_t keys = 0;
+  float* out = nullptr;
+};
+
+// attend() for every sequence of a batch at once: its (sequence, head) pairs
+// are spread over the thread pool when they hold work enough to pay for it
+// (one call per sequence, its heads one after another, kept short inputs,
+// batches of them and decoding steps on one core while the others waited).
+// Spans must not write to the same rows. Reentrant; uses the thread pool.
+void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale);
 
 }  // namespace snapformer::ops

@@ -6,6 +6,7 @@
 #include "ops/cpu.h"
 #include "ops/vector_exp.h"
 #include "util/error.h"
+#include "util/thread_pool.h"
 
 namespace snapformer::ops {
 namespace {
@@ -210,8 +211,16 @@ void activate(Activation activation, float* x, int64_t count) {
 
 void layer_norm(const float* x, const float* residual, int64_t rows, int64_t dim, const float* gamma,
                 const float* beta, float eps, float* out) {
-  for (int64_t r = 0; r < rows; ++r)
-    layer_norm_row(x + r * dim, residual ? residual + r * dim : nullptr, dim, gamma, beta, eps, out + r * dim);
+  auto run = [&](int64_t first, int64_t last) {
+    for (int64_t r = first; r < last; ++r)
+      layer_norm_row(x + r * dim, residual ? residual + r * dim : nullptr, dim, gamma, beta, eps, out + r * dim);
+  };
+  // From ~20 rows of 768 on, the rows are split over the pool (on one core
+  // they kept the others waiting at every layer); fewer take ~10 us or less,
+  // not worth waking it.
+  constexpr int64_t kParallelValues = int64_t{1} << 14;
+  if (rows < 2 || rows * dim < kParallelValues) run(0, rows);
+  else ThreadPool::global().parallel_for(rows, run);
 }
 
 float exp_shifted(float* x, int64_t count, float maximum) {

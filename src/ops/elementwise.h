@@ -16,7 +16,8 @@ Activation parse_activation(const std::string& name, const std::string& where);
 void activate(Activation activation, float* x, int64_t count);
 
 // out = LayerNorm(x (+ residual)) with gamma/beta over rows of `dim`.
-// `residual` may be nullptr. `out` may alias `x`.
+// `residual` may be nullptr. `out` may alias `x`. Many rows are split over
+// the thread pool (so do not call it from inside a pool task).
 void layer_norm(const float* x, const float* residual, int64_t rows, int64_t dim, const float* gamma,
                 const float* beta, float eps, float* out);
 
