@@ -46,6 +46,33 @@ TEST_P(KernelIsa, SmallGemmMatchesReference) {
       }
 }
 
+// The [k, n] form (GPT-2's Conv1D weights) on every path: row blocks of 3
+// and their tails, k not a multiple of 4 nor of the 64-row weight blocks,
+// columns past the last whole vector, several column tasks, with and
+// without bias, and the fused activation.
+TEST_P(KernelIsa, SmallGemmNnMatchesReference) {
+  std::mt19937 rng(8);
+  for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{7}, ops::kSmallGemmNnRows})
+    for (int64_t k : {1, 5, 64, 67, 130})
+      for (int64_t n : {1, 8, 13, 128, 136, 300})
+        for (bool with_bias : {true, false}) {
+          const auto x = random_values(static_cast<std::size_t>(m * k), rng);
+          const auto w = random_values(static_cast<std::size_t>(k * n), rng);
+          const auto bias = random_values(static_cast<std::size_t>(n), rng);
+          std::vector<float> y(static_cast<std::size_t>(m * n)), relu(y.size());
+          ops::small_gemm_nn(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, y.data());
+          ops::small_gemm_nn(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, relu.data(),
+                             ops::Activation::kRelu);
+          for (int64_t r = 0; r < m; ++r)
+            for (int64_t c = 0; c < n; ++c) {
+              double expected = with_bias ? bias[c] : 0.0;
+              for (int64_t i = 0; i < k; ++i) expected += static_cast<double>(x[r * k + i]) * w[i * n + c];
+              ASSERT_NEAR(y[r * n + c], expected, 1e-4) << "m=" << m << " k=" << k << " n=" << n;
+              ASSERT_NEAR(relu[r * n + c], std::max(expected, 0.0), 1e-4) << "relu m=" << m << " k=" << k << " n=" << n;
+            }
+        }
+}
+
 // The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums
 // over the activation range it declares and the full s8 range (extremes
 // included, where a wrong form would saturate), for K tails of every length

@@ -15,13 +15,19 @@
 namespace snapformer::ops {
 
 // y[m, n] = bias[n] + sum_k x[m, k] * w[n, k]     (w is [n, k]: torch.nn.Linear)
-//
-// There is no variant for [k, n] weights (GPT-2's Conv1D): reading a strip of
-// columns of such a matrix touches a new page for every k, and measured
-// against oneDNN's sgemm (which reads the rows whole) it was 3x slower for a
-// 6-token prompt and 9% slower for a decode step; Linear sends those to BLAS.
 // `then`: an activation applied to each block of columns as soon as it is done.
 void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
+                   std::optional<Activation> then = std::nullopt);
+
+// y[m, n] = bias[n] + sum_k x[m, k] * w[k, n]     (w is [k, n]: GPT-2's Conv1D)
+//
+// Reads the weight rows whole, in segments of each task's columns (a first
+// version read narrow strips of columns, touched a new page for every k and
+// was 3x slower than oneDNN's sgemm on a 6-token prompt). Linear uses it from
+// 2 rows to kSmallGemmNnRows; one row (a decode step) stays with sgemm, whose
+// matrix-vector path reads at full bandwidth.
+inline constexpr int64_t kSmallGemmNnRows = 24;
+void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then = std::nullopt);
 
 }  // namespace snapformer::ops
