@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  auto selected = [&](const std::string& name) { return name.find(only) != std::string::npos; };
   keep_freed_memory_for_reuse();  // as the snapformer command does
   ops::set_num_threads(threads);
   if (bandwidth) {
@@ -138,7 +139,7 @@ int main(int argc, char** argv) {
     for (const auto& s : shapes) {
       if (precision != ops::Precision::kFp32 && s[0] != 1) continue;
       const std::string name = model + "/" + dtype + "/b" + std::to_string(s[0]) + "/s" + std::to_string(s[1]);
-      if (name.find(only) == std::string::npos) continue;
+      if (!selected(name)) continue;
       std::vector<Encoding> batch(static_cast<std::size_t>(s[0]));
       for (Encoding& e : batch)
         for (int t = 0; t < s[1]; ++t) e.push(token(rng), "", {}, 0, 0, false);
@@ -155,7 +156,8 @@ int main(int argc, char** argv) {
   }
 
   const std::string gpt2 = models + "/gpt2";
-  if (std::filesystem::exists(gpt2) && ("gpt2/" + dtype + "/ttft/p6 gpt2/" + dtype + "/decode/p6+20").find(only) != std::string::npos) {
+  const std::string ttft_name = "gpt2/" + dtype + "/ttft/p6", decode_name = "gpt2/" + dtype + "/decode/p6+20";
+  if (std::filesystem::exists(gpt2) && (selected(ttft_name) || selected(decode_name))) {
     const auto pipeline = Pipeline::load(gpt2, false, load_options);
     const Gpt2Model& decoder = *pipeline->decoder();
     const int64_t h = decoder.config().hidden_size;
@@ -181,8 +183,8 @@ int main(int argc, char** argv) {
       ttft.push_back(first);
       per_token.push_back(elapsed_ms(second_start) / 19.0);
     }
-    workloads["gpt2/" + dtype + "/ttft/p6"] = json_of(stats_of(ttft), ttft.size());
-    workloads["gpt2/" + dtype + "/decode/p6+20"] = json_of(stats_of(per_token), per_token.size());
+    workloads[ttft_name] = json_of(stats_of(ttft), ttft.size());
+    workloads[decode_name] = json_of(stats_of(per_token), per_token.size());
     std::fprintf(stderr, "gpt2/%s ttft %.2f ms, decode %.2f ms/token\n", dtype.c_str(), stats_of(ttft).median,
                  stats_of(per_token).median);
   }

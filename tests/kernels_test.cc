@@ -226,6 +226,15 @@ namespace {
 // (score standard deviation ~2.7: the online softmax rescales earlier tiles).
 class AttentionIsa : public testing::EachIsa {};
 
+// Random Q rows and K/V rows of `stride` floats.
+struct RandomQkv {
+  std::vector<float> q, k, v;
+  RandomQkv(int64_t query_rows, int64_t key_rows, int64_t stride, std::mt19937& rng)
+      : q(random_values(static_cast<std::size_t>(query_rows * stride), rng)),
+        k(random_values(static_cast<std::size_t>(key_rows * stride), rng)),
+        v(random_values(static_cast<std::size_t>(key_rows * stride), rng)) {}
+};
+
 TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
   std::mt19937 rng(3);
   for (int64_t d : {8, 16, 64, 128})
@@ -234,9 +243,7 @@ TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
         for (float spread : {1.0f, 8.0f}) {
           const float scale = spread / std::sqrt(static_cast<float>(d));
           const int64_t keys = causal ? queries + 5 : queries, heads = 3, stride = heads * d + 5, out_stride = heads * d;
-          const auto q = random_values(static_cast<std::size_t>(keys * stride), rng);
-          const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
-          const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
+          const auto [q, k, v] = RandomQkv(keys, keys, stride, rng);
           const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
           std::vector<float> fast(static_cast<std::size_t>(queries * out_stride));
           ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, fast.data());
@@ -264,9 +271,7 @@ TEST_P(AttentionIsa, FewQueriesMatchAReference) {
       for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 37}, {5, 5}, {7, 20}, {33, 33}}) {
         const float scale = 3.0f / std::sqrt(static_cast<float>(d));
         const int64_t heads = 2, stride = heads * d + 3, out_stride = heads * d;
-        const auto q = random_values(static_cast<std::size_t>(queries * stride), rng);
-        const auto k = random_values(static_cast<std::size_t>(keys * stride), rng);
-        const auto v = random_values(static_cast<std::size_t>(keys * stride), rng);
+        const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
         const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
         std::vector<float> out(static_cast<std::size_t>(queries * out_stride));
         ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, out.data());
@@ -303,9 +308,7 @@ TEST_P(AttentionIsa, BatchOnThePoolEqualsEachSequenceAlone) {
     const std::vector<std::pair<int64_t, int64_t>> sizes{{1, 1}, {8, 8}, {33, 40}, {70, 70}, {5, 90}, {1, 200}};
     int64_t rows = 0;
     for (const auto& [queries, keys] : sizes) rows += keys;
-    const auto q = random_values(static_cast<std::size_t>(rows * stride), rng);
-    const auto k = random_values(static_cast<std::size_t>(rows * stride), rng);
-    const auto v = random_values(static_cast<std::size_t>(rows * stride), rng);
+    const auto [q, k, v] = RandomQkv(rows, rows, stride, rng);
     const ops::AttentionShape shape{heads, d, stride, stride, stride, 0};
     std::vector<float> together(q.size(), 0.0f), alone(q.size(), 0.0f);
     std::vector<ops::AttentionSpan> spans;

@@ -95,7 +95,13 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
   const int64_t head_dim = h / config_.num_heads;
   std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(tokens * 3 * h)), context(x.size()),
       projected(x.size());
+  // Every layer attends over the same rows of qkv and context.
   std::vector<ops::AttentionSpan> spans;
+  for (int64_t s = 0; s < batch.sequences(); ++s) {
+    const float* base = qkv.data() + batch.starts[s] * 3 * h;
+    spans.push_back({base, base + head_dim, base + 2 * head_dim, batch.length(s), batch.length(s),
+                     context.data() + batch.starts[s] * h});
+  }
   // Per-head interleaved rows: head j's q, k and v start at columns 3dj, 3dj+d, 3dj+2d.
   const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, 3 * h, h, 3 * head_dim};
   if (routing) routing->assign(layers_.size(), {});
@@ -106,12 +112,6 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
     ops::layer_norm(x.data(), nullptr, tokens, h, layer.norm1_gamma.data, layer.norm1_beta.data, config_.layer_norm_eps,
                     normed.data());
     layer.query_key_value.apply(normed.data(), tokens, qkv.data());
-    spans.clear();
-    for (int64_t s = 0; s < batch.sequences(); ++s) {
-      const float* base = qkv.data() + batch.starts[s] * 3 * h;
-      spans.push_back({base, base + head_dim, base + 2 * head_dim, batch.length(s), batch.length(s),
-                       context.data() + batch.starts[s] * h});
-    }
     ops::attend_batch(spans, shape, /*causal=*/false, layer.norm_factor);
     layer.dense.apply(context.data(), tokens, projected.data());
     ops::add_in_place(x.data(), projected.data(), tokens * h);

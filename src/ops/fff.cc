@@ -89,11 +89,12 @@ __attribute__((target("avx512f"))) void weighted_sum512(const float* const* rows
   }
 }
 
-// The same two helpers for AVX2 + FMA (h a multiple of 8), for float rows
-// and for int8 rows (symmetric, one scale per row, applied by the caller:
-// 8 values are widened to float per step, the same arithmetic on a quarter
-// of the bytes). CPUs without AVX-512 (such as this project's AMD EPYC of
-// 2026-12) otherwise fall back to a dot and an axpy per visit.
+// The same two helpers for AVX2 + FMA (h a multiple of 8): the dot product
+// for float rows (int8 rows route with integer dots, below), the weighted sum
+// for float rows and for int8 rows (symmetric, one scale per row, applied by
+// the caller: 8 values are widened to float per step, the same arithmetic on
+// a quarter of the bytes). CPUs without AVX-512 (such as this project's AMD
+// EPYC of 2026-12) otherwise fall back to a dot and an axpy per visit.
 __attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
 __attribute__((target("avx2,fma"))) inline __m256 load8(const std::int8_t* q) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
@@ -145,17 +146,33 @@ __attribute__((target("avx2,fma"))) void weighted_sum256(const Row* const* rows,
   }
 }
 
-// Int8 rows on AVX2: the routing dot products in integers. Each token's x
-// is quantized once per block, symmetric per token (x ≈ scale · xq with
-// |xq| <= 127), and Σ q·xq is summed exactly: VPMADDUBSW of |xq| (unsigned)
-// and q carrying xq's sign (VPSIGNB), whose pair sums (<= 2·127·127) cannot
-// saturate, then VPMADDWD into int32. That is 32 products in four
-// operations, where widening the rows to float took three per 8.
+// Int8 rows: the routing dot products in integers. Each token's x is
+// quantized once per block, symmetric per token (x ≈ scale · xq with
+// |xq| <= 127), and Σ q·xq is summed exactly; on AVX2 as VPMADDUBSW of |xq|
+// (unsigned) and q carrying xq's sign (VPSIGNB), whose pair sums
+// (<= 2·127·127) cannot saturate, then VPMADDWD into int32: 32 products in
+// four operations, where widening the rows to float took three per 8.
 struct QuantizedTokens {
   std::vector<std::int8_t> q;             // [kBlock, h]: xq
   std::vector<std::uint8_t> magnitude;    // [kBlock, h]: |xq|
   float scale[kBlock];
 };
+
+// The calling thread's scratch for one block of quantized tokens.
+QuantizedTokens& quantized_tokens(int64_t h) {
+  thread_local QuantizedTokens tokens;
+  tokens.q.resize(static_cast<std::size_t>(kBlock * h));
+  tokens.magnitude.resize(tokens.q.size());
+  return tokens;
+}
+
+// One value of x · inverse rounded to nearest even (as the vector path's
+// conversion), into q and |q|.
+inline void quantize_value(float x, float inverse, std::int8_t* q, std::uint8_t* magnitude) {
+  const float r = std::clamp(std::nearbyint(x * inverse), -127.0f, 127.0f);
+  *q = static_cast<std::int8_t>(r);
+  *magnitude = static_cast<std::uint8_t>(std::abs(r));
+}
 
 // Returns the scale of x ≈ scale · q; q and magnitude (|q|) receive h values.
 __attribute__((target("avx2,fma"))) float quantize_symmetric(const float* x, int64_t h, std::int8_t* q,
@@ -183,11 +200,7 @@ __attribute__((target("avx2,fma"))) float quantize_symmetric(const float* x, int
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), bytes);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(magnitude + i), _mm256_abs_epi8(bytes));
   }
-  for (; i < h; ++i) {
-    const float r = std::clamp(std::nearbyint(x[i] * inverse), -127.0f, 127.0f);
-    q[i] = static_cast<std::int8_t>(r);
-    magnitude[i] = static_cast<std::uint8_t>(std::abs(r));
-  }
+  for (; i < h; ++i) quantize_value(x[i], inverse, q + i, magnitude + i);
   return max_abs / 127.0f;
 }
 
@@ -227,11 +240,7 @@ float portable_quantize_symmetric(const float* x, int64_t h, std::int8_t* q, std
   float max_abs = 0.0f;
   for (int64_t i = 0; i < h; ++i) max_abs = std::max(max_abs, std::abs(x[i]));
   const float inverse = max_abs > 0.0f ? 127.0f / max_abs : 0.0f;
-  for (int64_t i = 0; i < h; ++i) {
-    const float r = std::clamp(std::nearbyint(x[i] * inverse), -127.0f, 127.0f);
-    q[i] = static_cast<std::int8_t>(r);
-    magnitude[i] = static_cast<std::uint8_t>(std::abs(r));
-  }
+  for (int64_t i = 0; i < h; ++i) quantize_value(x[i], inverse, q + i, magnitude + i);
   return max_abs / 127.0f;
 }
 std::int32_t portable_dot_int8(const std::int8_t* row, const std::int8_t* q, int64_t h) {
@@ -273,10 +282,10 @@ void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64
   if (path == FffPath::kPortable) std::memset(y + begin * h, 0, static_cast<std::size_t>(count * h) * sizeof(float));
   // Int8 rows: the block's tokens quantized once, for every tree and level
   // (the same values on every path: both round to nearest even).
-  thread_local QuantizedTokens quantized;
+  QuantizedTokens* quantized_block = nullptr;
   if constexpr (std::is_same_v<Row, std::int8_t>) {
-    quantized.q.resize(static_cast<std::size_t>(kBlock * h));
-    quantized.magnitude.resize(quantized.q.size());
+    quantized_block = &quantized_tokens(h);
+    QuantizedTokens& quantized = *quantized_block;
     for (int64_t b = 0; b < count; ++b) {
       const float* xb = x + (begin + b) * h;
       std::int8_t* q = quantized.q.data() + b * h;
@@ -295,14 +304,15 @@ void conditional_block(const FffWeights& w, const float* x, int64_t begin, int64
     const Row* rows[kBlock * kMaxLevels];
     for (int64_t level = 0; level < levels; ++level) {
       for (int64_t b = 0; b < count; ++b) {
-        const float* xb = x + (begin + b) * h;
         const Row* row = t.in + node[b] * h;
         float dot_product;
         if constexpr (std::is_same_v<Row, float>) {
+          const float* xb = x + (begin + b) * h;
           dot_product = path == FffPath::kAvx512 ? dot512(row, xb, h)
                         : path == FffPath::kAvx2 ? dot256(row, xb, h)
                                                  : portable_dot(row, xb, h);
         } else {
+          const QuantizedTokens& quantized = *quantized_block;
           const std::int8_t* q = quantized.q.data() + b * h;
           const std::int32_t sum = path == FffPath::kPortable
                                        ? portable_dot_int8(row, q, h)

@@ -153,7 +153,7 @@ constexpr int64_t kColumnsPerTask = 64;
 // contiguous segments of a task's columns (reading narrow strips of columns
 // instead touched a new page for every i and was 3x slower than oneDNN's
 // sgemm on a 6-token prompt), the segments of kKBlock rows stay in L2 while
-// every block of up to 6 input rows passes over them, and each 8-column
+// every block of up to kNnRows (3) input rows passes over them, and each 8-column
 // vector of y is loaded and stored once per 4 weight rows.
 constexpr int64_t kNnColumnsPerTask = 128;
 constexpr int64_t kKBlock = 32;

@@ -4,7 +4,8 @@
 // BLAS that packs (copies) the weight matrix on every call spends most of its
 // time copying. These kernels stream each weight row once, keep a block of
 // activations in registers, and split the output columns across the thread
-// pool. Variants: AVX-512, AVX2+FMA and portable, chosen at run time.
+// pool. Variants: AVX-512, AVX2+FMA and portable, chosen at run time
+// (small_gemm_nn: AVX2+FMA, also on AVX-512 CPUs, and portable).
 #pragma once
 
 #include <cstdint>
