@@ -7,6 +7,7 @@
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/panel_gemm.h"
 #include "ops/quantize.h"
 #include "ops/small_gemm.h"
 #include "ops/small_gemm_int8.h"
@@ -105,6 +106,33 @@ TEST_P(KernelIsa, SmallInt8GemmIsExact) {
     }
 }
 
+// The panel kernel: 16- and 24-token panels and padded ones (m = 1..64),
+// k past the 8x8 transposes' blocks, column counts off the 12-row slabs and
+// the 4- and 6-row tiles, several column tasks, bias or none, the fused
+// activation.
+TEST_P(KernelIsa, PanelGemmMatchesReference) {
+  std::mt19937 rng(12);
+  for (int64_t m : {1, 5, 8, 9, 13, 16, 17, 23, 24, 25, 32, 33, 40, 41, 57})
+    for (int64_t k : {1, 7, 8, 9, 67})
+      for (int64_t n : {1, 5, 7, 12, 13, 49, 100})
+        for (bool with_bias : {true, false}) {
+          const auto x = random_values(static_cast<std::size_t>(m * k), rng);
+          const auto w = random_values(static_cast<std::size_t>(n * k), rng);
+          const auto bias = random_values(static_cast<std::size_t>(n), rng);
+          std::vector<float> y(static_cast<std::size_t>(m * n), -7.0f), relu(y.size());
+          ops::panel_gemm_nt(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, y.data());
+          ops::panel_gemm_nt(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, relu.data(),
+                             ops::Activation::kRelu);
+          for (int64_t r = 0; r < m; ++r)
+            for (int64_t c = 0; c < n; ++c) {
+              double expected = with_bias ? bias[c] : 0.0;
+              for (int64_t i = 0; i < k; ++i) expected += static_cast<double>(x[r * k + i]) * w[c * k + i];
+              ASSERT_NEAR(y[r * n + c], expected, 1e-4) << "m=" << m << " k=" << k << " n=" << n << " r=" << r << " c=" << c;
+              ASSERT_NEAR(relu[r * n + c], std::max(expected, 0.0), 1e-4) << "relu m=" << m << " k=" << k << " n=" << n;
+            }
+        }
+}
+
 TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
   std::mt19937 rng(11);
   const int64_t k = 40, n = 24;
@@ -112,12 +140,14 @@ TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {
   const auto bias = random_values(static_cast<std::size_t>(n), rng);
   for (bool input_major : {false, true}) {
     const auto linear = ops::Linear::fp32(w.data(), bias.data(), k, n, input_major);
-    const int64_t rows = ops::kSmallGemmRows + 5;  // BLAS path
-    const auto x = random_values(static_cast<std::size_t>(rows * k), rng);
-    std::vector<float> all(static_cast<std::size_t>(rows * n)), few(all.size());
-    linear.apply(x.data(), rows, all.data());
-    for (int64_t r = 0; r < rows; r += 5) linear.apply(x.data() + r * k, std::min<int64_t>(5, rows - r), few.data() + r * n);
-    for (std::size_t i = 0; i < all.size(); ++i) ASSERT_NEAR(all[i], few[i], 1e-4);
+    // Panels (AVX2) or BLAS, then BLAS on every ISA; 5 rows take the small-row kernels.
+    for (int64_t rows : {ops::kSmallGemmRows + 5, ops::kPanelGemmMaxRows + 3}) {
+      const auto x = random_values(static_cast<std::size_t>(rows * k), rng);
+      std::vector<float> all(static_cast<std::size_t>(rows * n)), few(all.size());
+      linear.apply(x.data(), rows, all.data());
+      for (int64_t r = 0; r < rows; r += 5) linear.apply(x.data() + r * k, std::min<int64_t>(5, rows - r), few.data() + r * n);
+      for (std::size_t i = 0; i < all.size(); ++i) ASSERT_NEAR(all[i], few[i], 1e-4) << "rows " << rows;
+    }
   }
 }
 

