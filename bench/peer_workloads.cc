@@ -9,8 +9,9 @@
 // 6-token prompt's forward + LM head + argmax; gpt2/{dtype}/decode/p6+20:
 // greedy decoding with the KV cache, mean ms per token over tokens 2..20.
 // The peers time int8 at batch 1 only; so does this for int8 and bf16.
-// --only runs just the workloads whose name contains TEXT (GPT-2's two run
-// together), and --reps N times each N times: one workload under perf.
+// --only runs just the workloads whose name contains TEXT, or starts with it
+// when TEXT begins with '^' (GPT-2's two run together), and --reps N times
+// each N times: one workload under perf, or beside a peer (bench/interleaved).
 //
 //   snapformer_bench --bandwidth --threads N
 //
@@ -106,7 +107,10 @@ int main(int argc, char** argv) {
       }
     }
   }
-  auto selected = [&](const std::string& name) { return name.find(only) != std::string::npos; };
+  auto selected = [&](const std::string& name) {
+    if (!only.empty() && only[0] == '^') return name.rfind(only.substr(1), 0) == 0;
+    return name.find(only) != std::string::npos;
+  };
   keep_freed_memory_for_reuse();  // as the snapformer command does
   ops::set_num_threads(threads);
   if (bandwidth) {

@@ -19,6 +19,8 @@ namespace snapformer::ops {
 // alternating runs): even at 16-24 rows, sgemm 12-14% faster at 32 and 48.
 // AVX2 (Zen 3, layers read from memory): equal at 16-24 rows for 768x768
 // and 3072x768, the kernel 7% faster for 768x3072; sgemm 20-40% faster at 32.
+// On AVX2, 13-384 rows go to the panel kernel instead (panel_gemm.h), which
+// beats both.
 inline constexpr int64_t kSmallGemmRows = 24;
 
 struct Linear {

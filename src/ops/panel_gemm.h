@@ -16,8 +16,9 @@
 // rows (docs/BENCHMARKS.md, "Fast, round 2").
 //
 // Thread-safety: the calls may run concurrently; each splits its output
-// columns over the global thread pool and transposes x into a buffer of the
-// calling thread.
+// columns over the global thread pool and transposes x into a grow-only
+// buffer of the calling thread (at most 384 rows x k floats: 4.5 MB for a
+// 3072-wide input), kept for the thread's next call.
 #pragma once
 
 #include <cstdint>
