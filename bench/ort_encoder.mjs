@@ -1,6 +1,8 @@
 // One encoder workload on ONNX Runtime (onnxruntime-node), for bench/interleaved:
 //   node bench/ort_encoder.mjs --ort NODE_DIR --model FILE.onnx --threads N --batch B --seq S --reps R [--warm W]
-// Prints one JSON line: {"median_ms", "min_ms", "reps"}. The session is set up
+// Prints one JSON line: {"MODEL/DTYPE/bB/sS": {"median_ms", "min_ms"}}, MODEL
+// the file's name up to its first dot (bert-cls), DTYPE int8 for a *.int8.onnx
+// file and fp32 otherwise: snapformer_bench's workload names. The session is set up
 // as ../shared/bench/ort_peer.mjs sets up its own (all graph optimizations,
 // intra-op threads = N, one inter-op thread, sequential), and the inputs are
 // the same kind: random ids in [1000, 29000), an all-ones mask, token types 0.
@@ -42,5 +44,7 @@ for (let i = 0; i < reps; i++) {
 times.sort((a, b) => a - b);
 const middle = times.length >> 1;
 const median = times.length % 2 ? times[middle] : (times[middle - 1] + times[middle]) / 2;
-console.log(JSON.stringify({ median_ms: median, min_ms: times[0], reps }));
+const model = path.basename(flags.model).split('.')[0];
+const dtype = flags.model.includes('.int8.') ? 'int8' : 'fp32';
+console.log(JSON.stringify({ [`${model}/${dtype}/b${batch}/s${seq}`]: { median_ms: median, min_ms: times[0] } }));
 await session.release();

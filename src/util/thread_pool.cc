@@ -11,7 +11,7 @@ int all_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_con
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -32,7 +32,7 @@ constexpr int kSpinRounds = 20000;
 inline void pause() { __builtin_ia32_pause(); }
 }  // namespace
 
-void ThreadPool::worker(int index) {
+void ThreadPool::worker() {
   uint64_t seen = 0;
   for (;;) {
     for (int spin = 0; spin < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; ++spin) pause();
@@ -42,11 +42,7 @@ void ThreadPool::worker(int index) {
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    const auto* body = body_;
-    const int64_t n = n_;
-    const int parts = size();
-    const int64_t begin = n * index / parts, end = n * (index + 1) / parts;
-    if (begin < end) (*body)(begin, end);
+    run_chunks();
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       std::lock_guard<std::mutex> lock(mutex_);
       done_.notify_one();
@@ -54,7 +50,10 @@ void ThreadPool::worker(int index) {
   }
 }
 
-void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+// kChunksPerThread (4): enough that a thread slowed down for part of a loop
+// leaves work to the others, few enough that each chunk (a block of output
+// columns, of rows, of heads) stays large.
+void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body, int chunks_per_thread) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1) {
     body(0, n);
@@ -65,16 +64,30 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     std::lock_guard<std::mutex> lock(mutex_);
     body_ = &body;
     n_ = n;
+    grain_ = std::max<int64_t>(1, n / (int64_t{std::max(1, chunks_per_thread)} * size()));
+    next_.store(0, std::memory_order_relaxed);
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   start_.notify_all();
-  const int64_t end = n / size();
-  if (end > 0) body(0, end);
+  run_chunks();
   for (int spin = 0; spin < kSpinRounds && pending_.load(std::memory_order_acquire) > 0; ++spin) pause();
   if (pending_.load(std::memory_order_acquire) > 0) {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+  }
+}
+
+// Takes chunks of the current loop until none is left. The loop's fields were
+// published before generation_ was bumped (release), and every participant
+// read generation_ (acquire) before calling this.
+void ThreadPool::run_chunks() {
+  const auto& body = *body_;
+  const int64_t n = n_, grain = grain_;
+  for (;;) {
+    const int64_t begin = next_.fetch_add(grain, std::memory_order_relaxed);
+    if (begin >= n) return;
+    body(begin, std::min(n, begin + grain));
   }
 }
 

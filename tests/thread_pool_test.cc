@@ -1,0 +1,71 @@
+// ThreadPool::parallel_for: every index exactly once, loops from several
+// threads at once, and chunks handed out on demand (a slowed thread's share
+// goes to the others).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "util/thread_pool.h"
+
+namespace snapformer {
+namespace {
+
+TEST(ThreadPool, EveryIndexExactlyOnce) {
+  for (int threads : {1, 2, 3, 5}) {
+    ThreadPool pool(threads);
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{2}, int64_t{7}, int64_t{64}, int64_t{1001}}) {
+      std::vector<std::atomic<int>> visits(static_cast<std::size_t>(n));
+      pool.parallel_for(n, [&](int64_t begin, int64_t end) {
+        ASSERT_LT(begin, end);
+        for (int64_t i = begin; i < end; ++i) visits[static_cast<std::size_t>(i)].fetch_add(1);
+      });
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(visits[static_cast<std::size_t>(i)].load(), 1) << "threads " << threads << " n " << n << " i " << i;
+    }
+  }
+}
+
+TEST(ThreadPool, LoopsFromSeveralThreadsAtOnce) {
+  ThreadPool pool(3);
+  std::atomic<int64_t> total{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c)
+    callers.emplace_back([&] {
+      for (int loop = 0; loop < 200; ++loop)
+        pool.parallel_for(37, [&](int64_t begin, int64_t end) { total.fetch_add(end - begin); });
+    });
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(total.load(), int64_t{4} * 200 * 37);
+}
+
+// With a fixed split each of 2 threads would run 4 of 8 indices whatever
+// happened; handed out on demand, the thread that is not held up by index 0
+// runs the rest meanwhile.
+TEST(ThreadPool, ASlowedThreadLeavesItsShareToTheOthers) {
+  ThreadPool pool(2);
+  std::mutex mutex;
+  std::map<std::thread::id, int> ran;
+  std::thread::id slowed;
+  pool.parallel_for(8, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        ++ran[std::this_thread::get_id()];
+        if (i == 0) slowed = std::this_thread::get_id();
+      }
+      if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  int others = 0;
+  for (const auto& [id, count] : ran)
+    if (id != slowed) others += count;
+  EXPECT_GE(others, 6) << "the thread not held up by index 0 ran only " << others << " of 8";
+}
+
+}  // namespace
+}  // namespace snapformer
