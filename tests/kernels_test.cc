@@ -1,6 +1,7 @@
 // The CPU kernels against plain reference loops, on every instruction set
 // this CPU can execute (AVX-512, AVX2, portable), over shapes with tails.
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "ops/attention.h"
@@ -27,6 +28,32 @@ std::vector<float> random_values(std::size_t n, std::mt19937& rng) {
 }
 
 class KernelIsa : public testing::EachIsa {};
+
+// A float GEMM kernel with the signature of small_gemm_nn and panel_gemm_nt.
+using FloatGemm = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const float*, float*,
+                           std::optional<ops::Activation>);
+
+// Runs `gemm` on random x, w and bias of one shape, without and with a fused
+// ReLU, and compares every output with the double-precision reference; w is
+// [k, n] when `input_major`, else [n, k]. Outputs start at -7 so that one the
+// kernel leaves unwritten fails.
+void expect_gemm_matches_reference(FloatGemm gemm, bool input_major, int64_t m, int64_t k, int64_t n, bool with_bias,
+                                   std::mt19937& rng) {
+  const auto x = random_values(static_cast<std::size_t>(m * k), rng);
+  const auto w = random_values(static_cast<std::size_t>(k * n), rng);
+  const auto bias = random_values(static_cast<std::size_t>(n), rng);
+  std::vector<float> y(static_cast<std::size_t>(m * n), -7.0f), relu(y.size(), -7.0f);
+  gemm(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, y.data(), std::nullopt);
+  gemm(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, relu.data(), ops::Activation::kRelu);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t c = 0; c < n; ++c) {
+      double expected = with_bias ? bias[c] : 0.0;
+      for (int64_t i = 0; i < k; ++i)
+        expected += static_cast<double>(x[r * k + i]) * (input_major ? w[i * n + c] : w[c * k + i]);
+      ASSERT_NEAR(y[r * n + c], expected, 1e-4) << "m=" << m << " k=" << k << " n=" << n << " r=" << r << " c=" << c;
+      ASSERT_NEAR(relu[r * n + c], std::max(expected, 0.0), 1e-4) << "relu m=" << m << " k=" << k << " n=" << n;
+    }
+}
 
 TEST_P(KernelIsa, SmallGemmMatchesReference) {
   std::mt19937 rng(7);
@@ -56,22 +83,8 @@ TEST_P(KernelIsa, SmallGemmNnMatchesReference) {
   for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{7}, ops::kSmallGemmNnRows})
     for (int64_t k : {1, 5, 64, 67, 130})
       for (int64_t n : {1, 8, 13, 128, 136, 300})
-        for (bool with_bias : {true, false}) {
-          const auto x = random_values(static_cast<std::size_t>(m * k), rng);
-          const auto w = random_values(static_cast<std::size_t>(k * n), rng);
-          const auto bias = random_values(static_cast<std::size_t>(n), rng);
-          std::vector<float> y(static_cast<std::size_t>(m * n)), relu(y.size());
-          ops::small_gemm_nn(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, y.data());
-          ops::small_gemm_nn(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, relu.data(),
-                             ops::Activation::kRelu);
-          for (int64_t r = 0; r < m; ++r)
-            for (int64_t c = 0; c < n; ++c) {
-              double expected = with_bias ? bias[c] : 0.0;
-              for (int64_t i = 0; i < k; ++i) expected += static_cast<double>(x[r * k + i]) * w[i * n + c];
-              ASSERT_NEAR(y[r * n + c], expected, 1e-4) << "m=" << m << " k=" << k << " n=" << n;
-              ASSERT_NEAR(relu[r * n + c], std::max(expected, 0.0), 1e-4) << "relu m=" << m << " k=" << k << " n=" << n;
-            }
-        }
+        for (bool with_bias : {true, false})
+          ASSERT_NO_FATAL_FAILURE(expect_gemm_matches_reference(ops::small_gemm_nn, true, m, k, n, with_bias, rng));
 }
 
 // The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums
@@ -106,7 +119,7 @@ TEST_P(KernelIsa, SmallInt8GemmIsExact) {
     }
 }
 
-// The panel kernel: 16- and 24-token panels and padded ones (m = 1..64),
+// The panel kernel: 16- and 24-token panels and padded ones (m = 1..57),
 // k past the 8x8 transposes' blocks, column counts off the 12-row slabs and
 // the 4- and 6-row tiles, several column tasks, bias or none, the fused
 // activation.
@@ -115,22 +128,8 @@ TEST_P(KernelIsa, PanelGemmMatchesReference) {
   for (int64_t m : {1, 5, 8, 9, 13, 16, 17, 23, 24, 25, 32, 33, 40, 41, 57})
     for (int64_t k : {1, 7, 8, 9, 67})
       for (int64_t n : {1, 5, 7, 12, 13, 49, 100})
-        for (bool with_bias : {true, false}) {
-          const auto x = random_values(static_cast<std::size_t>(m * k), rng);
-          const auto w = random_values(static_cast<std::size_t>(n * k), rng);
-          const auto bias = random_values(static_cast<std::size_t>(n), rng);
-          std::vector<float> y(static_cast<std::size_t>(m * n), -7.0f), relu(y.size());
-          ops::panel_gemm_nt(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, y.data());
-          ops::panel_gemm_nt(x.data(), m, k, w.data(), n, with_bias ? bias.data() : nullptr, relu.data(),
-                             ops::Activation::kRelu);
-          for (int64_t r = 0; r < m; ++r)
-            for (int64_t c = 0; c < n; ++c) {
-              double expected = with_bias ? bias[c] : 0.0;
-              for (int64_t i = 0; i < k; ++i) expected += static_cast<double>(x[r * k + i]) * w[c * k + i];
-              ASSERT_NEAR(y[r * n + c], expected, 1e-4) << "m=" << m << " k=" << k << " n=" << n << " r=" << r << " c=" << c;
-              ASSERT_NEAR(relu[r * n + c], std::max(expected, 0.0), 1e-4) << "relu m=" << m << " k=" << k << " n=" << n;
-            }
-        }
+        for (bool with_bias : {true, false})
+          ASSERT_NO_FATAL_FAILURE(expect_gemm_matches_reference(ops::panel_gemm_nt, false, m, k, n, with_bias, rng));
 }
 
 TEST_P(KernelIsa, LinearAgreesAcrossSmallAndBlasPaths) {

@@ -89,7 +89,6 @@ void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activat
   // one contiguous run per thread (a decoding step streams its weights; more,
   // shorter runs made GPT-2 fp32 decoding at 2 threads 6-10% slower).
   constexpr int64_t kColumns = 128;
-  constexpr int kOneRunPerThread = 1;
   ThreadPool::global().parallel_for((out + kColumns - 1) / kColumns, [&](int64_t t0, int64_t t1) {
     const int64_t c0 = t0 * kColumns, c1 = std::min(out, t1 * kColumns);
     if (input_major) {
@@ -98,7 +97,7 @@ void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activat
       gemm(false, true, rows, c1 - c0, in, 1.0f, x, in, weight + c0 * in, in, beta, y + c0, out);
     }
     activate_columns(then, y, rows, out, c0, c1);
-  }, kOneRunPerThread);
+  }, ThreadPool::kOneRunPerThread);
 }
 
 }  // namespace snapformer::ops

@@ -223,18 +223,17 @@ __attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int6
 
 void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then) {
-  // Bound by streaming the weight rows: one contiguous run of columns per
-  // thread reads them faster than more, shorter runs (GPT-2 fp32 prompts).
-  constexpr int kOneRunPerThread = 1;
   const bool vector = active_isa() >= Isa::kAvx2;
   const int64_t tasks = (n + kNnColumnsPerTask - 1) / kNnColumnsPerTask;
+  // Bound by streaming the weight rows: one contiguous run of columns per
+  // thread reads them faster than more, shorter runs (GPT-2 fp32 prompts).
   ThreadPool::global().parallel_for(tasks, [&](int64_t t0, int64_t t1) {
     const int64_t c0 = t0 * kNnColumnsPerTask, c1 = std::min(n, t1 * kNnColumnsPerTask);
     if (vector) nn_avx2(x, m, k, w, n, c0, c1, bias, y, n);
     else nn_portable(x, m, k, w, n, c0, c1, bias, y, n);
     if (then)
       for (int64_t r = 0; r < m; ++r) activate(*then, y + r * n + c0, c1 - c0);
-  }, kOneRunPerThread);
+  }, ThreadPool::kOneRunPerThread);
 }
 
 void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,

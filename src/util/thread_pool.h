@@ -33,6 +33,7 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   static constexpr int kChunksPerThread = 4;
+  static constexpr int kOneRunPerThread = 1;  // for bandwidth-bound loops (above)
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body,
                     int chunks_per_thread = kChunksPerThread);
 
