@@ -10,7 +10,10 @@
 // percentiles (ms), with the count of non-200 answers and of "x-cache: hit".
 // --hit-rate R: "{n}" in the body becomes "hot" with probability R (the same
 // request every time: a cache hit after the first) and a number never sent
-// before otherwise (a miss).
+// before otherwise (a miss). Such a number is long (this run's start time in
+// nanoseconds and a counter: ~12 word pieces to a BERT tokenizer), so inputs of
+// a given token count use "{i}" instead: the request's index within this run
+// (1-3 word pieces), unique only against a server started fresh.
 #include <httplib.h>
 
 #include <algorithm>
@@ -55,7 +58,7 @@ int main(int argc, char** argv) {
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::mutex mutex;
   std::vector<double> latencies;
-  std::atomic<long> errors{0}, hits{0}, unique{0};
+  std::atomic<long> errors{0}, hits{0}, unique{0}, index{0};
   std::vector<std::thread> threads;
   const auto started = Clock::now();
   // Unique bodies differ between runs too, so a server's earlier entries never match them.
@@ -72,6 +75,8 @@ int main(int argc, char** argv) {
       while (Clock::now() < end) {
         const auto t0 = Clock::now();
         std::string request = body;
+        if (const auto at = request.find("{i}"); at != std::string::npos)
+          request.replace(at, 3, std::to_string(index++));
         if (hit_rate >= 0) {
           const auto at = request.find("{n}");
           if (at != std::string::npos)
