@@ -242,6 +242,53 @@ TEST_P(KernelIsa, SoftmaxMatchesStdExp) {
   }
 }
 
+// The maximum softmax shifts by must be the true one wherever it sits (any of
+// the 16 lanes, the tail): shifted by a smaller value, exp(1100) overflows and
+// the row turns to NaN.
+TEST_P(KernelIsa, SoftmaxFindsTheMaximumInEveryLane) {
+  for (int64_t n : {5, 16, 37, 64}) {
+    for (int64_t at = 0; at < n; ++at) {
+      std::vector<float> x(static_cast<std::size_t>(n));
+      for (int64_t i = 0; i < n; ++i) x[i] = -1000.0f + 0.5f * static_cast<float>(i % 7);
+      x[at] = 100.0f;
+      ops::softmax(x.data(), n);
+      // (The vector exp flushes exp(-1100) to ~1e-38 rather than 0.)
+      for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(x[i], i == at ? 1.0f : 0.0f, 1e-30) << "n=" << n << " max at " << at;
+    }
+  }
+}
+
+// LayerNorm rows (with and without the residual added first) against a double
+// reference, at widths with and without a tail past the 16-value blocks; the
+// values sit around 3 so that an error in the centering shows.
+TEST_P(KernelIsa, LayerNormMatchesDoubleReference) {
+  std::mt19937 rng(12);
+  for (int64_t dim : {8, 37, 768}) {
+    for (bool with_residual : {false, true}) {
+      const int64_t rows = 3;
+      auto x = random_values(static_cast<std::size_t>(rows * dim), rng);
+      for (float& v : x) v += 3.0f;
+      const auto residual = random_values(x.size(), rng), gamma = random_values(static_cast<std::size_t>(dim), rng),
+                 beta = random_values(static_cast<std::size_t>(dim), rng);
+      std::vector<float> out(x.size(), -7.0f);
+      const float eps = 1e-5f;
+      ops::layer_norm(x.data(), with_residual ? residual.data() : nullptr, rows, dim, gamma.data(), beta.data(), eps,
+                      out.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<double> v(static_cast<std::size_t>(dim));
+        double mean = 0, variance = 0;
+        for (int64_t c = 0; c < dim; ++c) mean += v[c] = x[r * dim + c] + (with_residual ? residual[r * dim + c] : 0.0);
+        mean /= static_cast<double>(dim);
+        for (double value : v) variance += (value - mean) * (value - mean);
+        const double inv = 1.0 / std::sqrt(variance / static_cast<double>(dim) + eps);
+        for (int64_t c = 0; c < dim; ++c)
+          ASSERT_NEAR(out[r * dim + c], (v[c] - mean) * inv * gamma[c] + beta[c], 2e-5)
+              << "dim=" << dim << " residual=" << with_residual << " r=" << r << " c=" << c;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace snapformer
 

@@ -7,6 +7,14 @@
 
 namespace snapformer::ops {
 
+// Floats in a GCC vector type V, and how many such vectors hold 16 floats:
+// the row kernels keep 16-lane sums as one AVX-512 vector, two AVX2 ones or
+// four 16-byte ones, so that every ISA adds in the same order.
+template <typename V>
+constexpr int kFloatsIn = static_cast<int>(sizeof(V) / sizeof(float));
+template <typename V>
+constexpr int kVectorsPer16Floats = 16 / kFloatsIn<V>;
+
 // The sum of a vector's 16 lanes (GCC 12's _mm512_reduce_add_ps warns
 // spuriously, so fold halves by hand).
 __attribute__((target("avx512f"))) inline float sum_lanes(__m512 v) {

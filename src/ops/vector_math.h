@@ -1,5 +1,5 @@
 // Small vector primitives used by several kernels, compiled for AVX-512,
-// AVX2 and baseline x86-64 (GCC function multiversioning picks one at load).
+// AVX2 and the baseline; each call runs the form of active_isa() (ops/cpu.h).
 #pragma once
 
 #include <cstdint>
