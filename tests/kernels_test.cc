@@ -242,6 +242,49 @@ TEST_P(KernelIsa, SoftmaxMatchesStdExp) {
   }
 }
 
+// Weight quantization (at load, and by `snapformer quantize`) gives the same
+// bytes, scales and sums on every ISA and in both layouts as the plain
+// formula: channel lengths with and without a 16-value tail, channel counts
+// that do not fill the last task, an all-zero channel, and exact .5 ties
+// (scale 1: they round to even).
+TEST_P(KernelIsa, WeightQuantizationFollowsTheFormula) {
+  std::mt19937 rng(13);
+  for (const auto& [out, in] : std::vector<std::pair<int64_t, int64_t>>{{3, 8}, {37, 45}, {40, 768}}) {
+    std::vector<float> w(static_cast<std::size_t>(out * in));  // [out, in]
+    std::uniform_real_distribution<float> d(-2.0f, 2.0f);
+    for (float& v : w) v = d(rng);
+    for (int64_t k = 0; k < in; ++k) w[k] = static_cast<float>(k % 9) - 4.5f;  // ties: ±0.5 .. ±4.5
+    w[0] = 127.0f;                                                          // channel 0: scale exactly 1
+    for (int64_t k = 0; k < in; ++k) w[static_cast<std::size_t>(in + k)] = 0.0f;  // channel 1: all zero
+    for (bool input_major : {false, true}) {
+      std::vector<float> stored(w.size());  // the layout quantize_weight_int8 reads
+      for (int64_t n = 0; n < out; ++n)
+        for (int64_t k = 0; k < in; ++k) stored[input_major ? k * out + n : n * in + k] = w[n * in + k];
+      std::vector<std::int8_t> q(w.size());
+      std::vector<float> scale(static_cast<std::size_t>(out));
+      std::vector<std::int32_t> sum(static_cast<std::size_t>(out));
+      ops::quantize_weight_int8(stored.data(), out, in, input_major, q.data(), scale.data(), sum.data());
+      for (int64_t n = 0; n < out; ++n) {
+        float max_abs = 0;
+        for (int64_t k = 0; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[n * in + k]));
+        const float s = max_abs / 127.0f, inverse = s > 0 ? 1.0f / s : 0.0f;
+        ASSERT_EQ(scale[n], s) << "out=" << out << " in=" << in << " n=" << n;
+        std::int32_t expected_sum = 0;
+        for (int64_t k = 0; k < in; ++k) {
+          const auto expected =
+              static_cast<std::int8_t>(std::clamp(static_cast<int>(std::nearbyint(w[n * in + k] * inverse)), -127, 127));
+          expected_sum += expected;
+          ASSERT_EQ(q[n * in + k], expected) << "out=" << out << " in=" << in << " input_major=" << input_major
+                                             << " n=" << n << " k=" << k;
+        }
+        ASSERT_EQ(sum[n], expected_sum) << "n=" << n;
+      }
+      EXPECT_EQ(q[1], -4);  // -3.5 rounds to even
+      EXPECT_EQ(q[2], -2);  // -2.5 rounds to even
+    }
+  }
+}
+
 // The maximum softmax shifts by must be the true one wherever it sits (any of
 // the 16 lanes, the tail): shifted by a smaller value, exp(1100) overflows and
 // the row turns to NaN.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/cpu.h"
+#include "ops/simd.h"
 #include "ops/small_gemm.h"
 #include "util/thread_pool.h"
 
@@ -39,29 +40,6 @@ std::vector<Panel> plan_panels(int64_t m) {
   if (wide_tail) panels.push_back({sixteens * 16, 24});
   else if (rest != 0) panels.push_back({whole * 16, 16});
   return panels;
-}
-
-// Transposes 8 rows of 8 floats (in[r] + i0) into 8 vectors, one per k,
-// stored at out + j * stride.
-SNAPFORMER_AVX2 void transpose_8x8(const float* const* in, int64_t i0, float* out, int64_t stride) {
-  __m256 r[8], t[8];
-  for (int j = 0; j < 8; ++j) r[j] = in[j] ? _mm256_loadu_ps(in[j] + i0) : _mm256_setzero_ps();
-  for (int j = 0; j < 8; j += 2) {
-    t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
-    t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
-  }
-  for (int j = 0; j < 8; j += 4) {
-    r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
-    r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
-    r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
-    r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
-  }
-  // r[0..3] hold columns 0,1,2,3 of rows 0-3 (low half) and 4-7 of them (high
-  // half); r[4..7] the same for rows 4-7.
-  for (int j = 0; j < 4; ++j) {
-    _mm256_storeu_ps(out + j * stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
-    _mm256_storeu_ps(out + (j + 4) * stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
-  }
 }
 
 // One panel of x, transposed: 8 tokens at a time, 8 k at a time.

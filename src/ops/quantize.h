@@ -4,8 +4,10 @@
 // to the output-major [out, in] layout that the low-precision GEMMs read in
 // place. Activations are converted per call, row by row.
 //
-// All functions are pure and thread-safe; multiversioned for AVX-512, AVX2
-// and baseline x86-64 (one binary for every CPU).
+// All functions are pure and thread-safe, with AVX2/AVX-512 forms chosen at
+// run time (one binary for every CPU). quantize_weight_int8 splits its
+// channels over the global thread pool (so it must not be called from inside
+// one of the pool's loops).
 #pragma once
 
 #include <cstdint>

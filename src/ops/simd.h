@@ -5,6 +5,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace snapformer::ops {
 
 // Floats in a GCC vector type V, and how many such vectors hold 16 floats:
@@ -38,6 +40,29 @@ __attribute__((target("avx2"))) inline int sum_lanes_epi32(__m256i v) {
   const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   const __m128i t = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
   return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 1)));
+}
+
+// Transposes 8 rows of 8 floats (in[r] + i0; a null row reads as zeros) into
+// 8 vectors, one per column, stored at out + j * stride.
+__attribute__((target("avx2"))) inline void transpose_8x8(const float* const* in, int64_t i0, float* out, int64_t stride) {
+  __m256 r[8], t[8];
+  for (int j = 0; j < 8; ++j) r[j] = in[j] ? _mm256_loadu_ps(in[j] + i0) : _mm256_setzero_ps();
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+    t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+  }
+  for (int j = 0; j < 8; j += 4) {
+    r[j] = _mm256_shuffle_ps(t[j], t[j + 2], 0x44);
+    r[j + 1] = _mm256_shuffle_ps(t[j], t[j + 2], 0xEE);
+    r[j + 2] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+    r[j + 3] = _mm256_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+  }
+  // r[0..3] hold columns 0,1,2,3 of rows 0-3 (low half) and 4-7 of them (high
+  // half); r[4..7] the same for rows 4-7.
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(out + j * stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(out + (j + 4) * stride, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
 }
 
 }  // namespace snapformer::ops
