@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
+#include "util/uninitialized_allocator.h"
 
 namespace snapformer {
 
@@ -47,6 +48,9 @@ std::string shape_string(const std::vector<int64_t>& shape);
 std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix);
 
 // A tensor exactly as stored (any dtype), in place in the mapping.
+// Floats converted at load (not zeroed first: the conversion writes each once).
+using FloatBuffer = std::vector<float, UninitializedAllocator<float>>;
+
 struct RawTensor {
   std::string name;  // the candidate that matched
   std::string where;  // "FILE: tensor 'NAME'", for error messages
@@ -85,8 +89,9 @@ class Weights {
   std::optional<RawTensor> find_raw(const std::vector<std::string>& candidates) const;
 
   // The tensor as float32 in a new buffer the caller owns (F32 copied,
-  // F16/BF16 converted). Throws Error for other dtypes.
-  static std::vector<float> to_floats(const RawTensor& tensor);
+  // F16/BF16 converted, in blocks over the global thread pool: not to be
+  // called from inside one of its loops). Throws Error for other dtypes.
+  static FloatBuffer to_floats(const RawTensor& tensor);
 
   // Every tensor of every file, as stored.
   std::vector<RawTensor> all_tensors() const;
@@ -120,7 +125,7 @@ class Weights {
 
   std::string directory_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
-  std::deque<std::vector<float>> converted_;  // owned float32 copies of F16/BF16 tensors
+  std::deque<FloatBuffer> converted_;  // owned float32 copies of F16/BF16 tensors
   std::vector<std::pair<const std::uint8_t*, std::size_t>> in_place_;  // F32 tensors used from the mapping
   std::thread prefault_thread_;
   std::atomic<bool> stop_prefault_{false};

@@ -99,7 +99,7 @@ ops::Linear LinearWeights::load(const std::vector<std::string>& base_names, int6
       reinterpret_cast<std::uintptr_t>(raw->data) % alignof(std::uint16_t) == 0) {
     linear.weight_bf16 = reinterpret_cast<const std::uint16_t*>(raw->data);  // already what the GEMM reads
   } else {
-    const std::vector<float> floats = Weights::to_floats(*raw);
+    const FloatBuffer floats = Weights::to_floats(*raw);
     lower(floats.data(), input_major, linear);
     Weights::release(*raw);
   }
