@@ -285,6 +285,31 @@ TEST_P(KernelIsa, WeightQuantizationFollowsTheFormula) {
   }
 }
 
+// bf16 weights at load: float_to_bfloat16 of every weight, in both layouts,
+// on every ISA, for ordinary values, ties, NaN, infinities and the largest
+// float (which rounds up to infinity).
+TEST_P(KernelIsa, WeightBfloat16FollowsTheScalarRounding) {
+  std::mt19937 rng(14);
+  for (const auto& [out, in] : std::vector<std::pair<int64_t, int64_t>>{{3, 7}, {37, 45}, {40, 768}}) {
+    std::vector<float> w = random_values(static_cast<std::size_t>(out * in), rng);  // [out, in]
+    const float specials[] = {1.00390625f, 1.01171875f, -1.00390625f, std::numeric_limits<float>::quiet_NaN(),
+                              std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
+                              std::numeric_limits<float>::max(), 0.0f, -0.0f};
+    for (std::size_t i = 0; i < std::size(specials) && i < w.size(); ++i) w[i * 5 % w.size()] = specials[i];
+    for (bool input_major : {false, true}) {
+      std::vector<float> stored(w.size());
+      for (int64_t n = 0; n < out; ++n)
+        for (int64_t k = 0; k < in; ++k) stored[input_major ? k * out + n : n * in + k] = w[n * in + k];
+      std::vector<std::uint16_t> bf16(w.size(), 0xdead);
+      ops::weight_to_bfloat16(stored.data(), out, in, input_major, bf16.data());
+      for (std::size_t i = 0; i < w.size(); ++i)
+        ASSERT_EQ(bf16[i], ops::float_to_bfloat16(w[i]))
+            << "out=" << out << " in=" << in << " input_major=" << input_major << " at " << i << " value " << w[i];
+    }
+  }
+  EXPECT_EQ(ops::float_to_bfloat16(std::numeric_limits<float>::max()), 0x7f80);  // rounds up to infinity
+}
+
 // The maximum softmax shifts by must be the true one wherever it sits (any of
 // the 16 lanes, the tail): shifted by a smaller value, exp(1100) overflows and
 // the row turns to NaN.

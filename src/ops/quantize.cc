@@ -34,12 +34,6 @@ SNAPFORMER_MULTIVERSION void floats_to_bfloat16(const float* x, int64_t n, std::
   }
 }
 
-void weight_to_bfloat16(const float* weight, int64_t out, int64_t in, bool input_major, std::uint16_t* dst) {
-  for (int64_t n = 0; n < out; ++n)
-    for (int64_t k = 0; k < in; ++k)
-      dst[n * in + k] = float_to_bfloat16(input_major ? weight[k * out + n] : weight[n * in + k]);
-}
-
 namespace {
 
 // One output channel of `in` contiguous floats: q = round(w / scale) clamped
@@ -116,32 +110,59 @@ void gather_channels(const float* weight, int64_t out, int64_t in, int64_t n0, i
     for (int64_t n = n0; n < n1; ++n) gathered[(n - n0) * in + k] = weight[k * out + n];
 }
 
-}  // namespace
+// float_to_bfloat16 over an array, written branch-free so that it vectorizes
+// (NaNs included: they stay quiet NaNs).
+SNAPFORMER_MULTIVERSION void weights_to_bfloat16(const float* x, int64_t n, std::uint16_t* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, x + i, 4);
+    const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16, quiet_nan = (bits >> 16) | 0x40u;
+    out[i] = static_cast<std::uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+  }
+}
 
-// Load time of `--dtype int8` on a float folder: bert-base's 85 M weights took
-// ~0.5 s in one scalar pass (nearbyint a library call per value); blocks of
-// channels now run over the thread pool, each channel in AVX2 where there is.
-void quantize_weight_int8(const float* weight, int64_t out, int64_t in, bool input_major, std::int8_t* q, float* scale,
-                          std::int32_t* row_sum) {
+// Calls convert(n0, n1, rows) for blocks of output channels over the global
+// thread pool, `rows` holding channels [n0, n1) as rows of `in` contiguous
+// floats: the weights themselves when [out, in]; gathered from [in, out]
+// weights, reading each weight row's run of the block's channels at once.
+// Weight conversion at load: one scalar pass took bert-base's 85 M weights
+// ~0.5 s to int8 (nearbyint a library call per value).
+template <typename Convert>
+void for_each_channel_block(const float* weight, int64_t out, int64_t in, bool input_major, const Convert& convert) {
   const bool avx2 = active_isa() >= Isa::kAvx2;
   constexpr int64_t kChannelsPerTask = 16;
   ThreadPool::global().parallel_for((out + kChannelsPerTask - 1) / kChannelsPerTask, [&](int64_t t0, int64_t t1) {
-    // [in, out] weights: a task's channels are gathered first, reading each
-    // weight row's run of them contiguously.
     std::vector<float> gathered(static_cast<std::size_t>(input_major ? kChannelsPerTask * in : 0));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n0 = t * kChannelsPerTask, n1 = std::min(out, n0 + kChannelsPerTask);
-      if (input_major) {
-        if (avx2) gather_channels_avx2(weight, out, in, n0, n1, gathered.data());
-        else gather_channels(weight, out, in, n0, n1, gathered.data());
+      if (!input_major) {
+        convert(n0, n1, weight + n0 * in);
+        continue;
       }
-      for (int64_t n = n0; n < n1; ++n) {
-        const float* channel = input_major ? gathered.data() + (n - n0) * in : weight + n * in;
-        std::int32_t sum = 0;
-        if (avx2) quantize_channel_int8_avx2(channel, in, q + n * in, scale[n], sum);
-        else quantize_channel_int8(channel, in, q + n * in, scale[n], sum);
-        if (row_sum != nullptr) row_sum[n] = sum;
-      }
+      if (avx2) gather_channels_avx2(weight, out, in, n0, n1, gathered.data());
+      else gather_channels(weight, out, in, n0, n1, gathered.data());
+      convert(n0, n1, gathered.data());
+    }
+  });
+}
+
+}  // namespace
+
+void weight_to_bfloat16(const float* weight, int64_t out, int64_t in, bool input_major, std::uint16_t* dst) {
+  for_each_channel_block(weight, out, in, input_major, [&](int64_t n0, int64_t n1, const float* rows) {
+    weights_to_bfloat16(rows, (n1 - n0) * in, dst + n0 * in);
+  });
+}
+
+void quantize_weight_int8(const float* weight, int64_t out, int64_t in, bool input_major, std::int8_t* q, float* scale,
+                          std::int32_t* row_sum) {
+  const bool avx2 = active_isa() >= Isa::kAvx2;
+  for_each_channel_block(weight, out, in, input_major, [&](int64_t n0, int64_t n1, const float* rows) {
+    for (int64_t n = n0; n < n1; ++n) {
+      std::int32_t sum = 0;
+      if (avx2) quantize_channel_int8_avx2(rows + (n - n0) * in, in, q + n * in, scale[n], sum);
+      else quantize_channel_int8(rows + (n - n0) * in, in, q + n * in, scale[n], sum);
+      if (row_sum != nullptr) row_sum[n] = sum;
     }
   });
 }
