@@ -1,5 +1,6 @@
 #include "io/weights.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -154,8 +155,15 @@ __attribute__((target("avx2,f16c"))) void halves_to_floats_f16c(const std::uint8
   }
 }
 
+// F16C is CPUID leaf 1, ECX bit 29 (Clang's __builtin_cpu_supports does not
+// know the name); every AVX2 CPU has it, the check is for odd virtual CPUs.
+bool cpu_has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+}
+
 void halves_to_floats(const std::uint8_t* from, std::size_t count, float* to) {
-  static const bool f16c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+  static const bool f16c = __builtin_cpu_supports("avx2") && cpu_has_f16c();
   if (f16c) return halves_to_floats_f16c(from, count, to);
   for (std::size_t i = 0; i < count; ++i) {
     std::uint16_t v;

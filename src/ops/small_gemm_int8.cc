@@ -24,7 +24,9 @@ constexpr int kColumnBlock = 4;  // weight rows (outputs) per block
 // is uninitialized: a false positive, silenced for this function only.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if !defined(__clang__)  // a GCC-only warning (Clang builds the fuzzers)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 SNAPFORMER_VNNI __m512i sum_lanes_of_16(const __m512i* v) {
   __m512i pairs[8], quads[4], halves[2];
   for (int i = 0; i < 8; ++i)
