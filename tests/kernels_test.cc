@@ -1,5 +1,6 @@
 // The CPU kernels against plain reference loops, on every instruction set
 // this CPU can execute (AVX-512, AVX2, portable), over shapes with tails.
+#include <bit>
 #include <cmath>
 #include <optional>
 #include <random>
@@ -242,6 +243,15 @@ TEST_P(KernelIsa, SoftmaxMatchesStdExp) {
   }
 }
 
+// [out, in] weights as the weight converters read them: unchanged, or
+// transposed to [in, out] when `input_major` (GPT-2's Conv1D).
+std::vector<float> in_weight_layout(const std::vector<float>& w, int64_t out, int64_t in, bool input_major) {
+  std::vector<float> stored(w.size());
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k) stored[input_major ? k * out + n : n * in + k] = w[n * in + k];
+  return stored;
+}
+
 // Weight quantization (at load, and by `snapformer quantize`) gives the same
 // bytes, scales and sums on every ISA and in both layouts as the plain
 // formula: channel lengths with and without a 16-value tail, channel counts
@@ -257,9 +267,7 @@ TEST_P(KernelIsa, WeightQuantizationFollowsTheFormula) {
     w[0] = 127.0f;                                                          // channel 0: scale exactly 1
     for (int64_t k = 0; k < in; ++k) w[static_cast<std::size_t>(in + k)] = 0.0f;  // channel 1: all zero
     for (bool input_major : {false, true}) {
-      std::vector<float> stored(w.size());  // the layout quantize_weight_int8 reads
-      for (int64_t n = 0; n < out; ++n)
-        for (int64_t k = 0; k < in; ++k) stored[input_major ? k * out + n : n * in + k] = w[n * in + k];
+      const std::vector<float> stored = in_weight_layout(w, out, in, input_major);
       std::vector<std::int8_t> q(w.size());
       std::vector<float> scale(static_cast<std::size_t>(out));
       std::vector<std::int32_t> sum(static_cast<std::size_t>(out));
@@ -286,7 +294,7 @@ TEST_P(KernelIsa, WeightQuantizationFollowsTheFormula) {
 }
 
 // bf16 weights at load: float_to_bfloat16 of every weight, in both layouts,
-// on every ISA, for ordinary values, ties, NaN, infinities and the largest
+// on every ISA, for ordinary values, ties, NaNs, infinities and the largest
 // float (which rounds up to infinity).
 TEST_P(KernelIsa, WeightBfloat16FollowsTheScalarRounding) {
   std::mt19937 rng(14);
@@ -294,12 +302,11 @@ TEST_P(KernelIsa, WeightBfloat16FollowsTheScalarRounding) {
     std::vector<float> w = random_values(static_cast<std::size_t>(out * in), rng);  // [out, in]
     const float specials[] = {1.00390625f, 1.01171875f, -1.00390625f, std::numeric_limits<float>::quiet_NaN(),
                               std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                              std::numeric_limits<float>::max(), 0.0f, -0.0f};
+                              std::numeric_limits<float>::max(), 0.0f, -0.0f,
+                              std::bit_cast<float>(0x7f800001u)};  // a NaN whose top 16 bits read as infinity
     for (std::size_t i = 0; i < std::size(specials) && i < w.size(); ++i) w[i * 5 % w.size()] = specials[i];
     for (bool input_major : {false, true}) {
-      std::vector<float> stored(w.size());
-      for (int64_t n = 0; n < out; ++n)
-        for (int64_t k = 0; k < in; ++k) stored[input_major ? k * out + n : n * in + k] = w[n * in + k];
+      const std::vector<float> stored = in_weight_layout(w, out, in, input_major);
       std::vector<std::uint16_t> bf16(w.size(), 0xdead);
       ops::weight_to_bfloat16(stored.data(), out, in, input_major, bf16.data());
       for (std::size_t i = 0; i < w.size(); ++i)

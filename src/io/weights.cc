@@ -141,18 +141,15 @@ std::vector<RawTensor> Weights::all_tensors() const {
 
 namespace {
 
-// F16 -> F32 with F16C, 8 values per instruction: the same floats as
-// half_to_float (a signaling NaN comes back quiet; weights hold none).
-__attribute__((target("avx2,f16c"))) void halves_to_floats_f16c(const std::uint8_t* from, std::size_t count,
-                                                                 float* to) {
+// F16 -> F32 with F16C, 8 values per instruction, for the whole blocks of 8:
+// the same floats as half_to_float (a signaling NaN comes back quiet; weights
+// hold none). Returns the values done.
+__attribute__((target("avx2,f16c"))) std::size_t halves_to_floats_f16c(const std::uint8_t* from, std::size_t count,
+                                                                        float* to) {
   std::size_t i = 0;
   for (; i + 8 <= count; i += 8)
     _mm256_storeu_ps(to + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 2 * i))));
-  for (; i < count; ++i) {
-    std::uint16_t v;
-    std::memcpy(&v, from + 2 * i, 2);
-    to[i] = half_to_float(v);
-  }
+  return i;
 }
 
 // F16C is CPUID leaf 1, ECX bit 29 (Clang's __builtin_cpu_supports does not
@@ -164,8 +161,7 @@ bool cpu_has_f16c() {
 
 void halves_to_floats(const std::uint8_t* from, std::size_t count, float* to) {
   static const bool f16c = __builtin_cpu_supports("avx2") && cpu_has_f16c();
-  if (f16c) return halves_to_floats_f16c(from, count, to);
-  for (std::size_t i = 0; i < count; ++i) {
+  for (std::size_t i = f16c ? halves_to_floats_f16c(from, count, to) : 0; i < count; ++i) {
     std::uint16_t v;
     std::memcpy(&v, from + 2 * i, 2);
     to[i] = half_to_float(v);

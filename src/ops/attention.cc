@@ -122,8 +122,6 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
 // is never written out, and each K/V tile is read once per query group from
 // L1/L2. At the end each output row is divided by its l.
 constexpr int64_t kKeyTile = 64;  // 4 vectors of scores per query row
-typedef float v16sf __attribute__((vector_size(64)));
-typedef int v16si __attribute__((vector_size(64)));
 
 __attribute__((target("avx512f"))) inline float max_lane(__m512 v) {
   alignas(64) float lanes[16];

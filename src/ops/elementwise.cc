@@ -80,11 +80,6 @@ __attribute__((always_inline)) inline int64_t exp_shifted_span(float* x, int64_t
   return i;
 }
 
-typedef float v16sf __attribute__((vector_size(64)));
-typedef int v16si __attribute__((vector_size(64)));
-typedef float v8sf __attribute__((vector_size(32)));
-typedef int v8si __attribute__((vector_size(32)));
-
 __attribute__((target("avx512f"))) int64_t gelu_erf_avx512(float* x, int64_t count) {
   return map_span<v16sf, gelu_erf_vector<v16sf, v16si>>(x, count);
 }
@@ -103,8 +98,6 @@ __attribute__((target("avx512f"))) int64_t exp_shifted_avx512(float* x, int64_t 
 __attribute__((target("avx2,fma"))) int64_t exp_shifted_avx2(float* x, int64_t count, float maximum, float& sum) {
   return exp_shifted_span<v8sf, v8si>(x, count, maximum, sum);
 }
-
-typedef float v4sf __attribute__((vector_size(16)));
 
 // max_value and layer_norm_row keep their per-lane state in 16 float lanes
 // whatever the vector width: one AVX-512 vector, two AVX2 ones, four of 16

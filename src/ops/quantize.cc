@@ -24,32 +24,42 @@ std::uint16_t float_to_bfloat16(float value) {
 }
 
 SNAPFORMER_MULTIVERSION void floats_to_bfloat16(const float* x, int64_t n, std::uint16_t* out) {
-  // The same rounding as float_to_bfloat16, written branch-free so it vectorizes
-  // (activations are finite; a NaN would still map to a NaN or infinity pattern).
+  // float_to_bfloat16 written branch-free so that it vectorizes (NaNs too).
   for (int64_t i = 0; i < n; ++i) {
     std::uint32_t bits;
     std::memcpy(&bits, x + i, 4);
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    out[i] = static_cast<std::uint16_t>(bits >> 16);
+    const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16, quiet_nan = (bits >> 16) | 0x40u;
+    out[i] = static_cast<std::uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
   }
 }
 
 namespace {
 
-// One output channel of `in` contiguous floats: q = round(w / scale) clamped
-// to ±127 (round to nearest even, as nearbyint in the default rounding mode),
-// its scale and the sum of its q.
-void quantize_channel_int8(const float* w, int64_t in, std::int8_t* q, float& scale, std::int32_t& sum) {
-  float max_abs = 0;
-  for (int64_t k = 0; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[k]));
+// A channel's scale from its largest magnitude, and the factor that maps its
+// weights onto ±127 (0 for an all-zero channel).
+float channel_inverse_scale(float max_abs, float& scale) {
   scale = max_abs / 127.0f;
-  const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-  sum = 0;
-  for (int64_t k = 0; k < in; ++k) {
+  return scale > 0 ? 1.0f / scale : 0.0f;
+}
+
+// q[k] = round(w[k] * inverse) clamped to ±127 for k in [from, to) (round to
+// nearest even, as nearbyint in the default rounding mode); returns their sum.
+std::int32_t quantize_values_int8(const float* w, int64_t from, int64_t to, float inverse, std::int8_t* q) {
+  std::int32_t sum = 0;
+  for (int64_t k = from; k < to; ++k) {
     const auto v = static_cast<std::int32_t>(std::nearbyint(w[k] * inverse));
     q[k] = static_cast<std::int8_t>(std::clamp(v, -127, 127));
     sum += q[k];
   }
+  return sum;
+}
+
+// One output channel of `in` contiguous floats: its int8 values, scale and
+// the sum of its values.
+void quantize_channel_int8(const float* w, int64_t in, std::int8_t* q, float& scale, std::int32_t& sum) {
+  float max_abs = 0;
+  for (int64_t k = 0; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[k]));
+  sum = quantize_values_int8(w, 0, in, channel_inverse_scale(max_abs, scale), q);
 }
 
 // The same numbers with AVX2 (cvtps rounds as nearbyint does; the maximum
@@ -65,8 +75,7 @@ __attribute__((target("avx2"))) void quantize_channel_int8_avx2(const float* w, 
   float max_abs = 0;
   for (float lane : lanes) max_abs = std::max(max_abs, lane);
   for (; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[k]));
-  scale = max_abs / 127.0f;
-  const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+  const float inverse = channel_inverse_scale(max_abs, scale);
   const __m256 inverse8 = _mm256_set1_ps(inverse);
   const __m256i lowest = _mm256_set1_epi32(-127), highest = _mm256_set1_epi32(127);
   __m256i sum8 = _mm256_setzero_si256();
@@ -82,12 +91,7 @@ __attribute__((target("avx2"))) void quantize_channel_int8_avx2(const float* w, 
     const __m128i bytes = _mm_packs_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), bytes);
   }
-  sum = sum_lanes_epi32(sum8);
-  for (; k < in; ++k) {
-    const auto v = static_cast<std::int32_t>(std::nearbyint(w[k] * inverse));
-    q[k] = static_cast<std::int8_t>(std::clamp(v, -127, 127));
-    sum += q[k];
-  }
+  sum = sum_lanes_epi32(sum8) + quantize_values_int8(w, k, in, inverse, q);
 }
 
 // Channels [n0, n1) of [in, out] weights (GPT-2's Conv1D) as rows of `in`
@@ -108,17 +112,6 @@ __attribute__((target("avx2"))) void gather_channels_avx2(const float* weight, i
 void gather_channels(const float* weight, int64_t out, int64_t in, int64_t n0, int64_t n1, float* gathered) {
   for (int64_t k = 0; k < in; ++k)
     for (int64_t n = n0; n < n1; ++n) gathered[(n - n0) * in + k] = weight[k * out + n];
-}
-
-// float_to_bfloat16 over an array, written branch-free so that it vectorizes
-// (NaNs included: they stay quiet NaNs).
-SNAPFORMER_MULTIVERSION void weights_to_bfloat16(const float* x, int64_t n, std::uint16_t* out) {
-  for (int64_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, x + i, 4);
-    const std::uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16, quiet_nan = (bits >> 16) | 0x40u;
-    out[i] = static_cast<std::uint16_t>((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-  }
 }
 
 // Calls convert(n0, n1, rows) for blocks of output channels over the global
@@ -150,7 +143,7 @@ void for_each_channel_block(const float* weight, int64_t out, int64_t in, bool i
 
 void weight_to_bfloat16(const float* weight, int64_t out, int64_t in, bool input_major, std::uint16_t* dst) {
   for_each_channel_block(weight, out, in, input_major, [&](int64_t n0, int64_t n1, const float* rows) {
-    weights_to_bfloat16(rows, (n1 - n0) * in, dst + n0 * in);
+    floats_to_bfloat16(rows, (n1 - n0) * in, dst + n0 * in);
   });
 }
 

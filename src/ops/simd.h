@@ -9,6 +9,14 @@
 
 namespace snapformer::ops {
 
+// The GCC vector types the row kernels are written in; each function that
+// uses them is compiled for its target (AVX-512, AVX2, or the baseline).
+typedef float v16sf __attribute__((vector_size(64)));
+typedef int v16si __attribute__((vector_size(64)));
+typedef float v8sf __attribute__((vector_size(32)));
+typedef int v8si __attribute__((vector_size(32)));
+typedef float v4sf __attribute__((vector_size(16)));
+
 // Floats in a GCC vector type V, and how many such vectors hold 16 floats:
 // the row kernels keep 16-lane sums as one AVX-512 vector, two AVX2 ones or
 // four 16-byte ones, so that every ISA adds in the same order.

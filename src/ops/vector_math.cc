@@ -8,9 +8,6 @@
 namespace snapformer::ops {
 
 namespace {
-typedef float v16sf __attribute__((vector_size(64)));
-typedef float v8sf __attribute__((vector_size(32)));
-typedef float v4sf __attribute__((vector_size(16)));
 
 // The kernels keep 16 float lanes per accumulator whatever the vector width
 // (one AVX-512 vector, two AVX2 ones, four 16-byte ones), so every ISA adds
