@@ -138,8 +138,41 @@ __attribute__((target("avx2,fma"))) void nt_rows256(const float* x, int64_t m, i
   }
 }
 
+// How far ahead nt_one_row256 prefetches its stream of weight rows (1 KB
+// and 2 KB were 10-15% slower than 512 bytes on a 768x3072 layer).
+constexpr int64_t kOneRowPrefetchBytes = 512;
+
+// y[c] = bias[c] + Σ_p x[p] · w[c, p] for c in [n0, n1): one input row (a
+// decoding step's LM head, a classifier's [CLS] row in the last layer). The
+// weight rows of [n0, n1) are read one after another as one sequential
+// stream, 32 floats per step in four accumulators; the blocks above
+// interleave three weight rows, which read the weights from memory 12-15%
+// slower (768x3072, 1 thread: 510-520 -> 437-447 us; GPT-2's tied LM head
+// 8.8-9.0 -> 7.9-8.6 ms).
+__attribute__((target("avx2,fma"))) void nt_one_row256(const float* x, int64_t k, const float* w, int64_t n0,
+                                                       int64_t n1, const float* bias, float* y) {
+  const int64_t k32 = k / 32 * 32, k8 = k / 8 * 8;
+  for (int64_t c = n0; c < n1; ++c) {
+    const float* row = w + c * k;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t p = 0;
+    for (; p < k32; p += 32) {
+      _mm_prefetch(reinterpret_cast<const char*>(row + p) + kOneRowPrefetchBytes, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row + p) + kOneRowPrefetchBytes + 64, _MM_HINT_T0);
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; ++u)
+        acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8 * u), _mm256_loadu_ps(row + p + 8 * u), acc[u]);
+    }
+    for (; p < k8; p += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(row + p), acc[0]);
+    float sum = sum_lanes(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; p < k; ++p) sum += x[p] * row[p];
+    y[c] = sum + (bias ? bias[c] : 0.0f);
+  }
+}
+
 __attribute__((target("avx2,fma"))) void nt_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t n0,
                                                  int64_t n1, int64_t ldy, const float* bias, float* y) {
+  if (m == 1) return nt_one_row256(x, k, w, n0, n1, bias, y);
   int64_t c = n0;
   for (; c + 3 <= n1; c += 3) nt_rows256<3>(x, m, k, w + c * k, bias ? bias + c : nullptr, y + c, ldy);
   for (; c < n1; ++c) nt_rows256<1>(x, m, k, w + c * k, bias ? bias + c : nullptr, y + c, ldy);
