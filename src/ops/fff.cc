@@ -372,7 +372,8 @@ void fff_conditional(const FffWeights& w, const float* x, int64_t tokens, float*
   // it on one thread). Tasks of one 16-token block: the pool hands them out
   // on demand, so a thread that runs slower gets fewer (two 64-token halves
   // run at once here took 60 and 90 us on the two vCPUs; 128 tokens, 2
-  // threads, medians of 12 runs: ~97 us with 32-token tasks, ~80 with 16).
+  // threads, medians of 12 alternating rounds: 97 us with 32-token tasks,
+  // 62 with 16).
   constexpr int64_t kTokensPerTask = kBlock;
   ThreadPool::global().parallel_for((tokens + kTokensPerTask - 1) / kTokensPerTask, [&](int64_t t0, int64_t t1) {
     conditional_range(w, x, t0 * kTokensPerTask, std::min(tokens, t1 * kTokensPerTask), y, paths);
