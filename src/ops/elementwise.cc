@@ -100,13 +100,10 @@ __attribute__((target("avx2,fma"))) int64_t exp_shifted_avx2(float* x, int64_t c
 }
 
 // max_value and layer_norm_row keep their per-lane state in 16 float lanes
-// whatever the vector width: one AVX-512 vector, two AVX2 ones, four of 16
-// bytes elsewhere, so every ISA adds LayerNorm's values in the same order.
-// (They were one 64-byte vector type in multiversioned clones; in the AVX2
-// clone GCC split that type through the stack, storing and reloading all 16
-// lanes on every step: max_value took 3.5% of bert-base at 512 tokens.)
-// Callers reach them through the ISA switches below; `always_inline` makes
-// them compile for the caller's target.
+// whatever the vector width (kVectorsPer16Floats, ops/simd.h), so every ISA
+// adds LayerNorm's values in the same order. Callers reach them through the
+// ISA switches below; `always_inline` makes them compile for the caller's
+// target.
 
 // The largest value (GCC does not vectorize a float max reduction on its own
 // without -ffast-math). NaNs are skipped, as the scalar tail does.

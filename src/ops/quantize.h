@@ -5,9 +5,9 @@
 // place. Activations are converted per call, row by row.
 //
 // All functions are pure and thread-safe, with AVX2/AVX-512 forms chosen at
-// run time (one binary for every CPU). quantize_weight_int8 splits its
-// channels over the global thread pool (so it must not be called from inside
-// one of the pool's loops).
+// run time (one binary for every CPU). weight_to_bfloat16 and
+// quantize_weight_int8 split their channels over the global thread pool (so
+// they must not be called from inside one of the pool's loops).
 #pragma once
 
 #include <cstdint>

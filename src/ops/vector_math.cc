@@ -10,10 +10,9 @@ namespace snapformer::ops {
 namespace {
 
 // The kernels keep 16 float lanes per accumulator whatever the vector width
-// (one AVX-512 vector, two AVX2 ones, four 16-byte ones), so every ISA adds
-// the same products in the same order. (A 64-byte vector type in an AVX2
-// function clone is split through the stack by GCC: ~2 G multiply-adds/s.)
-// `always_inline` compiles them for the calling function's target.
+// (kVectorsPer16Floats, ops/simd.h), so every ISA adds the same products in
+// the same order. `always_inline` compiles them for the calling function's
+// target.
 
 // Four independent 16-lane accumulators: an FMA's latency is 4 cycles, so one
 // chain would leave the FMA units idle three cycles in four. The explicit
