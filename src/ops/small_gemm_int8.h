@@ -24,9 +24,12 @@ inline constexpr int64_t kSmallInt8GemmRows = 32;
 // AVX2 without VNNI: up to this many rows the kernel beats oneDNN's AVX2
 // integer GEMM on weights read from memory, as a model's are (Zen 3, one
 // 768x3072 layer after another, 1 thread: 1 row 374 -> 190-200 us, 8 rows
-// 555 -> 265 us, 32 rows 1160 -> 1025 us, equal at 48, oneDNN 10% faster
-// at 56): oneDNN packs the weights on every call, this kernel streams them.
-inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 48;
+// 555 -> 265 us): oneDNN packs the weights on every call, this kernel
+// streams them. Since the block's stores were tightened (seventh session),
+// layers with weights from memory, 1 thread pinned, own / oneDNN in the same
+// run: 64 rows 768x3072 1814 / 2214 us, 3072x768 1660 / 1788 us, 768x2304
+// 1313 / 1433 us; equal at 80 rows.
+inline constexpr int64_t kSmallInt8GemmRowsAvx2 = 64;
 
 // How many rows small_gemm_u8s8 takes on the active ISA: kSmallInt8GemmRows
 // with AVX512-VNNI, kSmallInt8GemmRowsAvx2 with AVX2 (or AVX-512 without
