@@ -3,8 +3,8 @@
 // With 1-64 rows a transformer layer is bound by reading its weights, and a
 // BLAS that packs (copies) the weight matrix on every call spends most of its
 // time copying. These kernels stream each weight row once, keep a block of
-// activations in registers, and split the output columns across the thread
-// pool. Variants: AVX-512, AVX2+FMA and portable, chosen at run time
+// activations in registers, and split the work across the thread pool (the
+// output columns; for small_gemm_nn the weight rows). Variants: AVX-512, AVX2+FMA and portable, chosen at run time
 // (small_gemm_nn: AVX2+FMA, also on AVX-512 CPUs, and portable).
 #pragma once
 
@@ -24,10 +24,13 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
 
 // y[m, n] = bias[n] + sum_k x[m, k] * w[k, n]     (w is [k, n]: GPT-2's Conv1D)
 //
-// Reads the weight rows whole, in segments of each task's columns (a first
-// version read narrow strips of columns, touched a new page for every k and
-// was 3x slower than oneDNN's sgemm on a 6-token prompt). Linear uses it from
-// 2 rows to kSmallGemmNnRows; one row (a decode step) stays with sgemm, whose
+// Reads the weight rows whole (a first version read narrow strips of
+// columns, touched a new page for every k and was 3x slower than oneDNN's
+// sgemm on a 6-token prompt). With several threads each takes one contiguous
+// slab of weight rows (k), not of columns, so that each reads one stream;
+// their partial sums are added at the end (scratch: (threads - 1) * m * n
+// floats of the calling thread). Linear uses it from 2 rows to
+// kSmallGemmNnRows; one row (a decode step) stays with sgemm, whose
 // matrix-vector path reads at full bandwidth.
 inline constexpr int64_t kSmallGemmNnRows = 24;
 void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
