@@ -75,9 +75,11 @@ void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activat
     small_gemm_nt(x, rows, in, weight, out, bias, y, then);
     return;
   }
-  if (rows >= 2 && rows <= kSmallGemmNnRows && input_major) {
+  if (rows <= kSmallGemmNnRows && input_major) {
     // GPT-2's prompts: sgemm packs the [in, out] weights on every call (a
     // 6-token 768x3072 layer took 3-4x a 1-row one); this reads them in place.
+    // Its decoding steps too: as fast as sgemm's matrix-vector path on one
+    // thread, and faster on several (each thread reads one slab of rows).
     small_gemm_nn(x, rows, in, weight, out, bias, y, then);
     return;
   }
@@ -86,8 +88,9 @@ void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activat
   }
   const float beta = bias != nullptr ? 1.0f : 0.0f;
   // BLAS is single-threaded: split the output columns over the thread pool,
-  // one contiguous run per thread (a decoding step streams its weights; more,
-  // shorter runs made GPT-2 fp32 decoding at 2 threads 6-10% slower).
+  // one contiguous run per thread (when a decoding step of [in, out] weights
+  // came here, more, shorter runs made GPT-2 fp32 decoding at 2 threads 6-10%
+  // slower).
   constexpr int64_t kColumns = 128;
   ThreadPool::global().parallel_for((out + kColumns - 1) / kColumns, [&](int64_t t0, int64_t t1) {
     const int64_t c0 = t0 * kColumns, c1 = std::min(out, t1 * kColumns);

@@ -29,9 +29,11 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
 // sgemm on a 6-token prompt). With several threads each takes one contiguous
 // slab of weight rows (k), not of columns, so that each reads one stream;
 // their partial sums are added at the end (scratch: (threads - 1) * m * n
-// floats of the calling thread). Linear uses it from 2 rows to
-// kSmallGemmNnRows; one row (a decode step) stays with sgemm, whose
-// matrix-vector path reads at full bandwidth.
+// floats of the calling thread). Linear uses it from 1 row (a decoding step)
+// to kSmallGemmNnRows: at one row as fast as sgemm's matrix-vector path on
+// one thread, and at 2 threads GPT-2 fp32 decoding took 14.8-17.0 ms where
+// sgemm, split by columns, took 16.9-18.8 (min of 10 steps, 5 alternating
+// rounds).
 inline constexpr int64_t kSmallGemmNnRows = 24;
 void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then = std::nullopt);
