@@ -285,9 +285,9 @@ void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t
   // Each thread reads one contiguous slab of weight rows into its own partial
   // sums (part 0 into y, the others into scratch), then the parts are added
   // column block by column block. Split by columns instead, every thread read
-  // a piece of each weight row (1.5-6 KB, rows 3-12 KB apart): GPT-2 fp32
-  // 6-token prompts at 2 threads ran at ~16 GB/s where one stream per thread
-  // reaches the machine's ~23 (time to first token 25-37 -> 20-23 ms).
+  // a piece of each weight row (1.5-6 KB, rows 3-12 KB apart): a 6-row
+  // 3072x768 layer from memory at 2 threads took 588-644 us, now 407-417
+  // (GPT-2 fp32 time to first token at 2 threads 26.0 -> 22.5 ms min).
   thread_local std::vector<float> scratch;
   scratch.resize(static_cast<std::size_t>((parts - 1) * m * n));
   float* const partials = scratch.data();

@@ -4,8 +4,9 @@
 // BLAS that packs (copies) the weight matrix on every call spends most of its
 // time copying. These kernels stream each weight row once, keep a block of
 // activations in registers, and split the work across the thread pool (the
-// output columns; for small_gemm_nn the weight rows). Variants: AVX-512, AVX2+FMA and portable, chosen at run time
-// (small_gemm_nn: AVX2+FMA, also on AVX-512 CPUs, and portable).
+// output columns; for small_gemm_nn the weight rows). Variants: AVX-512,
+// AVX2+FMA and portable, chosen at run time (small_gemm_nn: AVX2+FMA, also on
+// AVX-512 CPUs, and portable).
 #pragma once
 
 #include <cstdint>
