@@ -164,12 +164,13 @@ SNAPFORMER_AVX2 void avx2_block(const std::uint8_t* x, int64_t k, const std::int
   }
   const __m256i sum_vector = sum_lanes_of_8(sums);
   if constexpr (!kTail && kRows == kAvx2Rows && kColumns == kAvx2Columns) {
-    // Lanes r * 2 + c: each row's two totals in one 64-bit store.
+    // Lanes r * 2 + c: each row's two totals in one 64-bit store (MOVQ, which
+    // needs no alignment; acc is only 4-byte aligned).
     const __m128i low = _mm256_castsi256_si128(sum_vector), high = _mm256_extracti128_si256(sum_vector, 1);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(acc), low);
-    _mm_storeh_pd(reinterpret_cast<double*>(acc + stride), _mm_castsi128_pd(low));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(acc + stride), _mm_unpackhi_epi64(low, low));
     _mm_storel_epi64(reinterpret_cast<__m128i*>(acc + 2 * stride), high);
-    _mm_storeh_pd(reinterpret_cast<double*>(acc + 3 * stride), _mm_castsi128_pd(high));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(acc + 3 * stride), _mm_unpackhi_epi64(high, high));
   } else {
     alignas(32) std::int32_t totals[kAvx2Rows * kAvx2Columns];
     _mm256_store_si256(reinterpret_cast<__m256i*>(totals), sum_vector);
