@@ -197,18 +197,19 @@ constexpr int kNnRows = 3;
 
 // The weight rows [k0, k1) of a GEMM with k of them: nn_portable and nn_avx2
 // give y the sum over those rows only (plus bias, when given), so that the
-// threads can split k (small_gemm_nn).
+// threads can split k (small_gemm_nn). w is [k, n] and y [m, n].
 struct RowRange {
   int64_t k0, k1;
 };
 
-void nn_portable(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw, int64_t c0, int64_t c1,
-                 const float* bias, float* y, int64_t ldy, RowRange rows) {
+// Columns [c0, n) only: nn_avx2 leaves it those past its last whole vector.
+void nn_portable(const float* x, int64_t m, int64_t k, const float* w, int64_t n, int64_t c0, const float* bias,
+                 float* y, RowRange rows) {
   for (int64_t r = 0; r < m; ++r)
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = c0; c < n; ++c) {
       float sum = 0;
-      for (int64_t i = rows.k0; i < rows.k1; ++i) sum += x[r * k + i] * w[i * ldw + c];
-      y[r * ldy + c] = sum + (bias ? bias[c] : 0.0f);
+      for (int64_t i = rows.k0; i < rows.k1; ++i) sum += x[r * k + i] * w[i * n + c];
+      y[r * n + c] = sum + (bias ? bias[c] : 0.0f);
     }
 }
 
@@ -244,31 +245,30 @@ __attribute__((target("avx2,fma"))) void nn_block256(const float* x, int64_t k, 
     }
 }
 
-__attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t ldw,
-                                                 int64_t c0, int64_t c1, const float* bias, float* y, int64_t ldy,
-                                                 RowRange rows) {
-  const int64_t vector_end = c0 + (c1 - c0) / 8 * 8;
+__attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t n,
+                                                 const float* bias, float* y, RowRange rows) {
+  const int64_t vector_end = n / 8 * 8;
   for (int64_t r = 0; r < m; ++r)
-    for (int64_t c = c0; c < vector_end; ++c) y[r * ldy + c] = bias ? bias[c] : 0.0f;
+    for (int64_t c = 0; c < vector_end; ++c) y[r * n + c] = bias ? bias[c] : 0.0f;
   for (int64_t i0 = rows.k0; i0 < rows.k1; i0 += kKBlock) {
     const int64_t i1 = std::min(rows.k1, i0 + kKBlock);
     int64_t r = 0;
-    for (; r + kNnRows <= m; r += kNnRows) nn_block256<kNnRows>(x + r * k, k, w, ldw, i0, i1, c0, vector_end, y + r * ldy, ldy);
+    for (; r + kNnRows <= m; r += kNnRows) nn_block256<kNnRows>(x + r * k, k, w, n, i0, i1, 0, vector_end, y + r * n, n);
     switch (m - r) {
-      case 2: nn_block256<2>(x + r * k, k, w, ldw, i0, i1, c0, vector_end, y + r * ldy, ldy); break;
-      case 1: nn_block256<1>(x + r * k, k, w, ldw, i0, i1, c0, vector_end, y + r * ldy, ldy); break;
+      case 2: nn_block256<2>(x + r * k, k, w, n, i0, i1, 0, vector_end, y + r * n, n); break;
+      case 1: nn_block256<1>(x + r * k, k, w, n, i0, i1, 0, vector_end, y + r * n, n); break;
       default: break;
     }
   }
-  nn_portable(x, m, k, w, ldw, vector_end, c1, bias, y, ldy, rows);  // columns past the last whole vector
+  nn_portable(x, m, k, w, n, vector_end, bias, y, rows);  // columns past the last whole vector
 }
 
 // One thread's share of small_gemm_nn (below): y = bias + x · w over weight
 // rows `rows`, every column.
 void nn_rows(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
              RowRange rows) {
-  if (active_isa() >= Isa::kAvx2) nn_avx2(x, m, k, w, n, 0, n, bias, y, n, rows);
-  else nn_portable(x, m, k, w, n, 0, n, bias, y, n, rows);
+  if (active_isa() >= Isa::kAvx2) nn_avx2(x, m, k, w, n, bias, y, rows);
+  else nn_portable(x, m, k, w, n, 0, bias, y, rows);
 }
 
 }  // namespace
@@ -277,11 +277,6 @@ void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t
                    std::optional<Activation> then) {
   ThreadPool& pool = ThreadPool::global();
   const int64_t parts = pool.size();
-  if (parts == 1) {
-    nn_rows(x, m, k, w, n, bias, y, {0, k});
-    if (then) activate(*then, y, m * n);
-    return;
-  }
   // Each thread reads one contiguous slab of weight rows into its own partial
   // sums (part 0 into y, the others into scratch), then the parts are added
   // column block by column block. Split by columns instead, every thread read
