@@ -85,7 +85,7 @@ TEST_P(KernelIsa, SmallGemmNnMatchesReference) {
   const int previous_threads = ops::num_threads();
   for (int threads : {1, 2, 3}) {
     ops::set_num_threads(threads);
-    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{7}, ops::kSmallGemmNnRows})
+    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7}, ops::kSmallGemmNnRows})
       for (int64_t k : {1, 2, 5, 64, 67, 130})
         for (int64_t n : {1, 8, 13, 128, 136, 300})
           for (bool with_bias : {true, false})
