@@ -29,14 +29,14 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
 // columns, touched a new page for every k and was 3x slower than oneDNN's
 // sgemm on a 6-token prompt), 3 input rows per pass; 4-6 input rows (short
 // prompts) in one pass with their sums in registers, 8 weight rows at a
-// time, so that each weight is read from memory once. With several threads each takes one contiguous
-// slab of weight rows (k), not of columns, so that each reads one stream;
-// their partial sums are added at the end (scratch: (threads - 1) * m * n
-// floats of the calling thread). Linear uses it from 1 row (a decoding step)
-// to kSmallGemmNnRows: at one row as fast as sgemm's matrix-vector path on
-// one thread, and at 2 threads GPT-2 fp32 decoding took 14.8-17.0 ms where
-// sgemm, split by columns, took 16.9-18.8 (min of 10 steps, 5 alternating
-// rounds).
+// time, so that each weight is read from memory once. With several threads
+// each takes one contiguous slab of weight rows (k), not of columns, so that
+// each reads one stream; their partial sums are added at the end (scratch:
+// (threads - 1) * m * n floats of the calling thread). Linear uses it from 1
+// row (a decoding step) to kSmallGemmNnRows: at one row as fast as sgemm's
+// matrix-vector path on one thread, and at 2 threads GPT-2 fp32 decoding took
+// 14.8-17.0 ms where sgemm, split by columns, took 16.9-18.8 (min of 10
+// steps, 5 alternating rounds).
 inline constexpr int64_t kSmallGemmNnRows = 24;
 void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then = std::nullopt);
