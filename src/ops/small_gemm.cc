@@ -139,41 +139,60 @@ __attribute__((target("avx2,fma"))) void nt_rows256(const float* x, int64_t m, i
   }
 }
 
-// How far ahead nt_one_row256 prefetches its stream of weight rows (1 KB
-// and 2 KB were 10-15% slower than 512 bytes on a 768x3072 layer).
+// How far ahead the one-row kernel prefetches each stream of weight rows
+// (1 KB and 2 KB were 10-15% slower than 512 bytes on a 768x3072 layer).
 constexpr int64_t kOneRowPrefetchBytes = 512;
 
+// How many weight rows far apart the one-row kernel reads at once.
+constexpr int kOneRowStreams = 4;
+
 // y[c] = bias[c] + Σ_p x[p] · w[c, p] for c in [n0, n1): one input row (a
-// decoding step's LM head, a classifier's [CLS] row in the last layer). The
-// weight rows of [n0, n1) are read one after another as one sequential
-// stream, 32 floats per step in four accumulators; the blocks above
-// interleave three weight rows, which read the weights from memory 12-15%
-// slower (768x3072, 1 thread: 510-520 -> 437-447 us; GPT-2's tied LM head
-// 8.8-9.0 -> 7.9-8.6 ms).
+// decoding step's LM head, a classifier's [CLS] row in the last layer),
+// bound by reading the weights. [n0, n1) is split into S contiguous parts
+// and row j of every part is read at once, 16 floats of each per step: S
+// sequential streams far apart, each followed by the hardware prefetcher.
+// One stream (S = 1) reads at ~15 GB/s on this project's Zen 3 VM where
+// four reach 19-21; adjacent rows interleaved, as the blocks above do, were
+// 12-15% slower than one stream. One row from memory, 1 thread, medians of 3
+// alternating runs (snapformer_bench_layers), 1 -> 4 streams: 768x3072
+// 598-608 -> 492-532 us, 3072x768 620-659 -> 464-545 us, GPT-2's LM head
+// 9.9-13.2 -> 7.5-8.8 ms.
+template <int S>
 __attribute__((target("avx2,fma"))) void nt_one_row256(const float* x, int64_t k, const float* w, int64_t n0,
                                                        int64_t n1, const float* bias, float* y) {
-  const int64_t k32 = k / 32 * 32, k8 = k / 8 * 8;
-  for (int64_t c = n0; c < n1; ++c) {
-    const float* row = w + c * k;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t p = 0;
-    for (; p < k32; p += 32) {
-      _mm_prefetch(reinterpret_cast<const char*>(row + p) + kOneRowPrefetchBytes, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(row + p) + kOneRowPrefetchBytes + 64, _MM_HINT_T0);
-#pragma GCC unroll 4
-      for (int u = 0; u < 4; ++u)
-        acc[u] = _mm256_fmadd_ps(_mm256_loadu_ps(x + p + 8 * u), _mm256_loadu_ps(row + p + 8 * u), acc[u]);
+  const int64_t part = (n1 - n0) / S, k16 = k / 16 * 16;
+  for (int64_t j = 0; j < part; ++j) {
+    const float* rows[S];
+    __m256 acc[S][2];
+#pragma GCC unroll 8  // fully unrolled, GCC keeps acc in registers
+    for (int s = 0; s < S; ++s) {
+      rows[s] = w + (n0 + s * part + j) * k;
+      acc[s][0] = acc[s][1] = _mm256_setzero_ps();
     }
-    for (; p < k8; p += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + p), _mm256_loadu_ps(row + p), acc[0]);
-    float sum = sum_lanes(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; p < k; ++p) sum += x[p] * row[p];
-    y[c] = sum + (bias ? bias[c] : 0.0f);
+    int64_t p = 0;
+    for (; p < k16; p += 16) {
+      const __m256 x0 = _mm256_loadu_ps(x + p), x1 = _mm256_loadu_ps(x + p + 8);
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) {
+        _mm_prefetch(reinterpret_cast<const char*>(rows[s] + p) + kOneRowPrefetchBytes, _MM_HINT_T0);
+        acc[s][0] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(rows[s] + p), acc[s][0]);
+        acc[s][1] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(rows[s] + p + 8), acc[s][1]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) {
+      float sum = sum_lanes(_mm256_add_ps(acc[s][0], acc[s][1]));
+      for (int64_t q = p; q < k; ++q) sum += x[q] * rows[s][q];
+      const int64_t c = n0 + s * part + j;
+      y[c] = sum + (bias ? bias[c] : 0.0f);
+    }
   }
+  if constexpr (S > 1) nt_one_row256<1>(x, k, w, n0 + S * part, n1, bias, y);  // the rows left over
 }
 
 __attribute__((target("avx2,fma"))) void nt_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t n0,
                                                  int64_t n1, int64_t ldy, const float* bias, float* y) {
-  if (m == 1) return nt_one_row256(x, k, w, n0, n1, bias, y);
+  if (m == 1) return nt_one_row256<kOneRowStreams>(x, k, w, n0, n1, bias, y);
   int64_t c = n0;
   for (; c + 3 <= n1; c += 3) nt_rows256<3>(x, m, k, w + c * k, bias ? bias + c : nullptr, y + c, ldy);
   for (; c < n1; ++c) nt_rows256<1>(x, m, k, w + c * k, bias ? bias + c : nullptr, y + c, ldy);

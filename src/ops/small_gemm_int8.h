@@ -6,8 +6,8 @@
 // every input row passes over them, and the next four are prefetched) and
 // accumulates u8·s8 products with VPDPBUSD; without VNNI with VPMADDUBSW +
 // VPMADDWD on 7-bit activations, or, for one row (a decoding step), 16-bit
-// widened operands with the weight rows read one after another as a single
-// prefetched stream (small_gemm_int8.cc).
+// widened operands with the weight rows read as four prefetched sequential
+// streams far apart (small_gemm_int8.cc).
 //
 // acc[r, c] = Σ_k x[r, k] · w[c, k] for c in [c0, c1), rows of `acc` `stride`
 // apart. Pure; thread-safe.

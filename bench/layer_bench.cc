@@ -1,0 +1,232 @@
+// snapformer_bench_layers: one transformer layer's GEMM at a time, through
+// ops::Linear (so the kernel is the one a model picks for that row count,
+// precision and layout), its weights cycled through enough copies that every
+// call reads them from memory as a forward pass does, beside a plain read of
+// the same bytes on the same threads. The layer figures of docs/BENCHMARKS.md
+// (kernels against the memory they read) come from here.
+//
+//   snapformer_bench_layers [--threads N] [--rows 1,6,8,32,128] [--dtypes fp32,int8]
+//                           [--reps N] [--only TEXT]
+//
+// Layers: bert-base's [out, in] weights (768x768: query, key, value and
+// attention output; 768x3072 intermediate; 3072x768 output) and GPT-2's
+// [in, out] Conv1D weights (768x2304, 768x768, 768x3072, 3072x768) and its
+// LM head ([50257, 768]: the token embeddings), named "model in->out". int8 quantizes both to [out, in], as loading does.
+// --only keeps the layers whose name contains TEXT. Prints a markdown table:
+// median and best microseconds per call, multiply-adds per second and weight
+// bytes per second at the median, the plain read's median, and the ratio.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ops/linear.h"
+#include "ops/precision.h"
+#include "ops/quantize.h"
+#include "ops/threads.h"
+#include "util/error.h"
+#include "util/thread_pool.h"
+
+using namespace snapformer;
+
+namespace {
+
+struct LayerShape {
+  const char* model;
+  int64_t in, out;
+  bool input_major;  // GPT-2's Conv1D stores [in, out]
+};
+
+constexpr LayerShape kLayers[] = {
+    {"bert", 768, 768, false},  {"bert", 768, 3072, false}, {"bert", 3072, 768, false},
+    {"gpt2", 768, 2304, true},  {"gpt2", 768, 768, true},   {"gpt2", 768, 3072, true},
+    {"gpt2", 3072, 768, true},  {"gpt2", 768, 50257, false},  // the last: the LM head (the token embeddings)
+};
+
+// The copies of one layer's weights together span this many bytes: far more
+// than any last-level cache, so each call reads its copy from memory.
+constexpr std::size_t kCycledBytes = std::size_t{256} << 20;
+
+// One layer in one precision, `copies` times over, and a Linear per copy.
+struct CycledLayer {
+  std::vector<float> fp32;
+  std::vector<std::int8_t> int8;
+  std::vector<float> scale;
+  std::vector<std::int32_t> row_sum;
+  std::vector<float> bias;
+  std::vector<ops::Linear> copies;
+  std::size_t bytes_per_copy = 0;
+
+  const void* weights_of(std::size_t copy) const {
+    return fp32.empty() ? static_cast<const void*>(int8.data() + copy * bytes_per_copy)
+                        : static_cast<const void*>(fp32.data() + copy * bytes_per_copy / sizeof(float));
+  }
+};
+
+CycledLayer make_layer(const LayerShape& shape, ops::Precision precision) {
+  const std::size_t weights = static_cast<std::size_t>(shape.in * shape.out);
+  std::vector<float> one(weights);
+  for (std::size_t i = 0; i < weights; ++i)  // any spread of values: speed does not depend on them
+    one[i] = static_cast<float>((i * 2654435761u) % 1000) * 1e-4f - 0.05f;
+  CycledLayer layer;
+  layer.bias.assign(static_cast<std::size_t>(shape.out), 0.01f);
+  const bool int8 = precision == ops::Precision::kInt8;
+  layer.bytes_per_copy = weights * (int8 ? 1 : sizeof(float));
+  const std::size_t copies = std::max<std::size_t>(4, kCycledBytes / layer.bytes_per_copy);
+  if (int8) {
+    std::vector<std::int8_t> q(weights);
+    layer.scale.resize(static_cast<std::size_t>(shape.out));
+    layer.row_sum.resize(static_cast<std::size_t>(shape.out));
+    ops::quantize_weight_int8(one.data(), shape.out, shape.in, shape.input_major, q.data(), layer.scale.data(),
+                              layer.row_sum.data());
+    layer.int8.resize(copies * weights);
+    for (std::size_t c = 0; c < copies; ++c) std::memcpy(layer.int8.data() + c * weights, q.data(), weights);
+  } else {
+    layer.fp32.resize(copies * weights);
+    for (std::size_t c = 0; c < copies; ++c)
+      std::memcpy(layer.fp32.data() + c * weights, one.data(), weights * sizeof(float));
+  }
+  for (std::size_t c = 0; c < copies; ++c) {
+    ops::Linear l;
+    l.in = shape.in;
+    l.out = shape.out;
+    l.bias = layer.bias.data();
+    l.precision = precision;
+    if (int8) {
+      l.weight_int8 = layer.int8.data() + c * weights;
+      l.weight_scale = layer.scale.data();
+      l.weight_sum = layer.row_sum.data();
+    } else {
+      l.weight = layer.fp32.data() + c * weights;
+      l.input_major = shape.input_major;
+    }
+    layer.copies.push_back(l);
+  }
+  return layer;
+}
+
+// Sum of n 64-bit words as integers (the bytes may be int8 weights; as floats
+// they could be NaNs or denormals), four independent sums so that the loads
+// are not serialized behind one add, each cache line prefetched 512 bytes
+// ahead (without it the kernels that prefetch read faster than this "floor");
+// AVX2 clone where the CPU has it.
+__attribute__((target_clones("avx2", "default"))) std::uint64_t sum_words(const std::uint64_t* words, int64_t n) {
+  std::uint64_t a = 0, b = 0, c = 0, d = 0;
+  for (int64_t i = 0; i + 4 <= n; i += 4) {
+    if (i % 8 == 0) __builtin_prefetch(words + i + 64);  // 512 bytes ahead, as the one-row kernels do
+    a += words[i];
+    b += words[i + 1];
+    c += words[i + 2];
+    d += words[i + 3];
+  }
+  return a + b + c + d;
+}
+
+// Reads `bytes` from `data` on the pool's threads, one contiguous run each.
+std::uint64_t plain_read(const void* data, std::size_t bytes) {
+  const auto* words = static_cast<const std::uint64_t*>(data);
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t parts = pool.size(), n = static_cast<int64_t>(bytes / sizeof(std::uint64_t));
+  const int64_t per_part = (n / parts + 3) / 4 * 4;
+  std::vector<std::uint64_t> partial(static_cast<std::size_t>(parts));
+  pool.parallel_for(parts, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t first = std::min(n, p * per_part);
+      partial[static_cast<std::size_t>(p)] = sum_words(words + first, std::min(n, first + per_part) - first);
+    }
+  }, ThreadPool::kOneRunPerThread);
+  std::uint64_t total = 0;
+  for (const std::uint64_t p : partial) total += p;
+  return total;
+}
+
+double microseconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::vector<std::string> split_list(const std::string& list) {
+  std::vector<std::string> items;
+  for (std::size_t at = 0; at <= list.size();) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    if (comma > at) items.push_back(list.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return items;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, reps = 30;
+  std::string rows_list = "1,6,8,32,128", dtypes = "fp32,int8", only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--rows") rows_list = argv[++i];
+    else if (i + 1 < argc && flag == "--dtypes") dtypes = argv[++i];
+    else if (i + 1 < argc && flag == "--reps") reps = std::max(1, std::stoi(argv[++i]));
+    else if (i + 1 < argc && flag == "--only") only = argv[++i];
+    else {
+      std::fprintf(stderr,
+                   "usage: snapformer_bench_layers [--threads N] [--rows 1,6,8,32,128] [--dtypes fp32,int8] "
+                   "[--reps N] [--only TEXT]\n");
+      return 2;
+    }
+  }
+  ops::set_num_threads(threads);
+  std::vector<int64_t> row_counts;
+  for (const std::string& r : split_list(rows_list)) row_counts.push_back(std::stoll(r));
+  volatile std::uint64_t sink = 0;  // keeps the plain reads from being optimized away
+
+  std::printf("| layer | dtype | rows | threads | median us | best us | G multiply-adds/s | weight GB/s | plain read us "
+              "| median / read |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const std::string& dtype : split_list(dtypes)) {
+    const ops::Precision precision = ops::parse_precision(dtype);
+    try {
+      ops::check_precision_supported(precision);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "snapformer_bench_layers: skipping %s: %s\n", dtype.c_str(), e.what());
+      continue;
+    }
+    for (const LayerShape& shape : kLayers) {
+      const std::string name = std::string(shape.model) + " " + std::to_string(shape.in) + "->" +
+                               std::to_string(shape.out);
+      if (name.find(only) == std::string::npos) continue;
+      const CycledLayer layer = make_layer(shape, precision);
+      for (const int64_t rows : row_counts) {
+        std::vector<float> x(static_cast<std::size_t>(rows * shape.in)), y(static_cast<std::size_t>(rows * shape.out));
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 97) * 0.01f - 0.4f;
+        layer.copies[0].apply(x.data(), rows, y.data());  // first-call set-up (oneDNN's JIT) outside the timings
+        std::vector<double> gemm_us, read_us;
+        // The GEMM and the read alternate call by call, each on a copy the
+        // other has not touched lately, so a slow moment of the machine
+        // weighs on both.
+        for (int rep = 0; rep < reps; ++rep) {
+          const std::size_t copy = (2 * static_cast<std::size_t>(rep)) % layer.copies.size();
+          auto t0 = std::chrono::steady_clock::now();
+          layer.copies[copy].apply(x.data(), rows, y.data());
+          gemm_us.push_back(microseconds_since(t0));
+          const std::size_t other = (copy + 1) % layer.copies.size();
+          t0 = std::chrono::steady_clock::now();
+          sink = sink + plain_read(layer.weights_of(other), layer.bytes_per_copy);
+          read_us.push_back(microseconds_since(t0));
+        }
+        const double median = median_of(gemm_us), best = *std::min_element(gemm_us.begin(), gemm_us.end());
+        const double read = median_of(read_us);
+        const double mult_adds = static_cast<double>(rows) * static_cast<double>(shape.in * shape.out);
+        std::printf("| %s | %s | %lld | %d | %.0f | %.0f | %.1f | %.1f | %.0f | %.2f |\n", name.c_str(), dtype.c_str(),
+                    static_cast<long long>(rows), threads, median, best, mult_adds / median / 1e3,
+                    static_cast<double>(layer.bytes_per_copy) / median / 1e3, read, median / read);
+      }
+    }
+  }
+  return 0;
+}
