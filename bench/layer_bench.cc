@@ -2,7 +2,7 @@
 // ops::Linear (so the kernel is the one a model picks for that row count,
 // precision and layout), its weights cycled through enough copies that every
 // call reads them from memory as a forward pass does, beside a plain read of
-// the same bytes on the same threads. The layer figures of docs/BENCHMARKS.md
+// the same bytes on the same threads (four streams each). The layer figures of docs/BENCHMARKS.md
 // (kernels against the memory they read) come from here.
 //
 //   snapformer_bench_layers [--threads N] [--rows 1,6,8,32,128] [--dtypes fp32,int8]
@@ -109,20 +109,23 @@ CycledLayer make_layer(const LayerShape& shape, ops::Precision precision) {
 }
 
 // Sum of n 64-bit words as integers (the bytes may be int8 weights; as floats
-// they could be NaNs or denormals), four independent sums so that the loads
-// are not serialized behind one add, each cache line prefetched 512 bytes
-// ahead (without it the kernels that prefetch read faster than this "floor");
-// AVX2 clone where the CPU has it.
+// they could be NaNs or denormals), read as four sequential streams far
+// apart (the quarters of the range in lockstep, each prefetched 512 bytes
+// ahead): on this project's Zen 3 VM one stream reads ~25% slower, and the
+// one-row kernels read this way (small_gemm.cc). AVX2 clone where the CPU
+// has it.
 __attribute__((target_clones("avx2", "default"))) std::uint64_t sum_words(const std::uint64_t* words, int64_t n) {
-  std::uint64_t a = 0, b = 0, c = 0, d = 0;
-  for (int64_t i = 0; i + 4 <= n; i += 4) {
-    if (i % 8 == 0) __builtin_prefetch(words + i + 64);  // 512 bytes ahead, as the one-row kernels do
-    a += words[i];
-    b += words[i + 1];
-    c += words[i + 2];
-    d += words[i + 3];
+  const int64_t quarter = n / 4;
+  std::uint64_t sums[4] = {0, 0, 0, 0};
+  for (int64_t i = 0; i < quarter; ++i) {
+    for (int s = 0; s < 4; ++s) {
+      if (i % 8 == 0) __builtin_prefetch(words + s * quarter + i + 64);
+      sums[s] += words[s * quarter + i];
+    }
   }
-  return a + b + c + d;
+  std::uint64_t total = sums[0] + sums[1] + sums[2] + sums[3];
+  for (int64_t i = 4 * quarter; i < n; ++i) total += words[i];
+  return total;
 }
 
 // Reads `bytes` from `data` on the pool's threads, one contiguous run each.
