@@ -19,7 +19,8 @@ namespace snapformer::ops {
 // y[m, n] = bias[n] + sum_k x[m, k] * w[n, k]     (w is [n, k]: torch.nn.Linear)
 // `then`: an activation applied to each block of columns as soon as it is done.
 // On AVX2, one row (an LM head's decoding step) reads the weight rows as four
-// prefetched sequential streams far apart; more rows take blocks of 3 weight rows.
+// prefetched sequential streams far apart; more rows take blocks of 3 weight
+// rows, one from each third of the columns (3 streams far apart).
 void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then = std::nullopt);
 
