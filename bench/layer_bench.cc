@@ -2,24 +2,27 @@
 // ops::Linear (so the kernel is the one a model picks for that row count,
 // precision and layout), its weights cycled through enough copies that every
 // call reads them from memory as a forward pass does, beside a plain read of
-// the same bytes on the same threads (four streams each). The layer figures of docs/BENCHMARKS.md
-// (kernels against the memory they read) come from here.
+// the same bytes on the same threads (four streams each). The layer figures
+// of docs/BENCHMARKS.md (kernels against the memory they read) come from here.
 //
 //   snapformer_bench_layers [--threads N] [--rows 1,6,8,32,128] [--dtypes fp32,int8]
 //                           [--reps N] [--only TEXT]
 //
 // Layers: bert-base's [out, in] weights (768x768: query, key, value and
-// attention output; 768x3072 intermediate; 3072x768 output) and GPT-2's
-// [in, out] Conv1D weights (768x2304, 768x768, 768x3072, 3072x768) and its
-// LM head ([50257, 768]: the token embeddings), named "model in->out". int8 quantizes both to [out, in], as loading does.
-// --only keeps the layers whose name contains TEXT. Prints a markdown table:
-// median and best microseconds per call, multiply-adds per second and weight
-// bytes per second at the median, the plain read's median, and the ratio.
+// attention output; 768x3072 intermediate; 3072x768 output), GPT-2's [in,
+// out] Conv1D weights (768x2304, 768x768, 768x3072, 3072x768) and its LM head
+// ([50257, 768]: the token embeddings), named "model in->out". int8 quantizes
+// them all to [out, in], as loading does. --only keeps the layers whose name
+// contains TEXT. Prints a markdown table: median and best microseconds per
+// call, multiply-adds per second and weight bytes per second at the median,
+// the plain read's median, and the ratio.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -155,6 +158,19 @@ double median_of(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// A positive whole number from flag's value, or an error naming both.
+int64_t parse_count(const std::string& flag, const std::string& text) {
+  std::size_t used = 0;
+  long long value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || value < 1) throw std::runtime_error(flag + ": '" + text + "' is not a positive number");
+  return value;
+}
+
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> items;
   for (std::size_t at = 0; at <= list.size();) {
@@ -165,17 +181,15 @@ std::vector<std::string> split_list(const std::string& list) {
   return items;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   int threads = 1, reps = 30;
   std::string rows_list = "1,6,8,32,128", dtypes = "fp32,int8", only;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (i + 1 < argc && flag == "--threads") threads = std::stoi(argv[++i]);
+    if (i + 1 < argc && flag == "--threads") threads = static_cast<int>(parse_count(flag, argv[++i]));
     else if (i + 1 < argc && flag == "--rows") rows_list = argv[++i];
     else if (i + 1 < argc && flag == "--dtypes") dtypes = argv[++i];
-    else if (i + 1 < argc && flag == "--reps") reps = std::max(1, std::stoi(argv[++i]));
+    else if (i + 1 < argc && flag == "--reps") reps = static_cast<int>(parse_count(flag, argv[++i]));
     else if (i + 1 < argc && flag == "--only") only = argv[++i];
     else {
       std::fprintf(stderr,
@@ -186,11 +200,11 @@ int main(int argc, char** argv) {
   }
   ops::set_num_threads(threads);
   std::vector<int64_t> row_counts;
-  for (const std::string& r : split_list(rows_list)) row_counts.push_back(std::stoll(r));
+  for (const std::string& r : split_list(rows_list)) row_counts.push_back(parse_count("--rows", r));
   volatile std::uint64_t sink = 0;  // keeps the plain reads from being optimized away
 
-  std::printf("| layer | dtype | rows | threads | median us | best us | G multiply-adds/s | weight GB/s | plain read us "
-              "| median / read |\n|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| layer | dtype | rows | threads | median us | best us | G multiply-adds/s | weight GB/s "
+              "| plain read us | median / read |\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (const std::string& dtype : split_list(dtypes)) {
     const ops::Precision precision = ops::parse_precision(dtype);
     try {
@@ -232,4 +246,15 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {  // a malformed number or dtype in the flags, or out of memory
+    std::fprintf(stderr, "snapformer_bench_layers: %s\n", e.what());
+    return 2;
+  }
 }

@@ -129,8 +129,8 @@ __attribute__((target("avx2,fma"))) void nt_block256(const float* x, int64_t k, 
 }
 
 template <int NB>
-__attribute__((target("avx2,fma"))) void nt_rows256(const float* x, int64_t m, int64_t k, const float* w, int64_t spread,
-                                                    const float* bias, float* y, int64_t ldy) {
+__attribute__((target("avx2,fma"))) void nt_rows256(const float* x, int64_t m, int64_t k, const float* w,
+                                                    int64_t spread, const float* bias, float* y, int64_t ldy) {
   int64_t r = 0;
   for (; r + 4 <= m; r += 4) nt_block256<4, NB>(x + r * k, k, w, spread, bias, y + r * ldy, ldy);
   switch (m - r) {
@@ -252,12 +252,11 @@ struct Quads {
   int64_t first, spread;
 };
 
-// y[0..MB) (c0..c1) += Σ_{q in [q0, q1)} Σ_u x[.., row(q, u)] · w[row(q, u), c0..c1),
-// for c1 - c0 a multiple of 8.
+// y[0..MB)[0..c_end) += Σ_{q in [q0, q1)} Σ_u x[.., row(q, u)] · w[row(q, u), 0..c_end),
+// for c_end a multiple of 8; w is [k, n] and y [MB, n].
 template <int MB>
-__attribute__((target("avx2,fma"))) void nn_quads256(const float* x, int64_t k, const float* w, int64_t ldw,
-                                                     Quads quads, int64_t q0, int64_t q1, int64_t c0, int64_t c1,
-                                                     float* y, int64_t ldy) {
+__attribute__((target("avx2,fma"))) void nn_quads256(const float* x, int64_t k, const float* w, int64_t n,
+                                                     Quads quads, int64_t q0, int64_t q1, int64_t c_end, float* y) {
   for (int64_t q = q0; q < q1; ++q) {
     const int64_t i = quads.first + q;
     // Broadcast once per 4 weight rows, in registers for the whole segment
@@ -265,47 +264,47 @@ __attribute__((target("avx2,fma"))) void nn_quads256(const float* x, int64_t k, 
     __m256 xs[MB][4];
     for (int r = 0; r < MB; ++r)
       for (int u = 0; u < 4; ++u) xs[r][u] = _mm256_broadcast_ss(x + r * k + i + u * quads.spread);
-    for (int64_t c = c0; c < c1; c += 8) {
+    for (int64_t c = 0; c < c_end; c += 8) {
       __m256 acc[MB];
-      for (int r = 0; r < MB; ++r) acc[r] = _mm256_loadu_ps(y + r * ldy + c);
+      for (int r = 0; r < MB; ++r) acc[r] = _mm256_loadu_ps(y + r * n + c);
       for (int u = 0; u < 4; ++u) {
-        const __m256 wv = _mm256_loadu_ps(w + (i + u * quads.spread) * ldw + c);
+        const __m256 wv = _mm256_loadu_ps(w + (i + u * quads.spread) * n + c);
         for (int r = 0; r < MB; ++r) acc[r] = _mm256_fmadd_ps(xs[r][u], wv, acc[r]);
       }
-      for (int r = 0; r < MB; ++r) _mm256_storeu_ps(y + r * ldy + c, acc[r]);
+      for (int r = 0; r < MB; ++r) _mm256_storeu_ps(y + r * n + c, acc[r]);
     }
   }
 }
 
 // The same for single weight rows [i0, i1).
 template <int MB>
-__attribute__((target("avx2,fma"))) void nn_single_rows256(const float* x, int64_t k, const float* w, int64_t ldw,
-                                                           int64_t i0, int64_t i1, int64_t c0, int64_t c1, float* y,
-                                                           int64_t ldy) {
+__attribute__((target("avx2,fma"))) void nn_single_rows256(const float* x, int64_t k, const float* w, int64_t n,
+                                                           int64_t i0, int64_t i1, int64_t c_end, float* y) {
   for (int64_t i = i0; i < i1; ++i)
-    for (int64_t c = c0; c < c1; c += 8) {
-      const __m256 wv = _mm256_loadu_ps(w + i * ldw + c);
+    for (int64_t c = 0; c < c_end; c += 8) {
+      const __m256 wv = _mm256_loadu_ps(w + i * n + c);
       for (int r = 0; r < MB; ++r)
-        _mm256_storeu_ps(y + r * ldy + c, _mm256_fmadd_ps(_mm256_broadcast_ss(x + r * k + i), wv,
-                                                          _mm256_loadu_ps(y + r * ldy + c)));
+        _mm256_storeu_ps(y + r * n + c,
+                         _mm256_fmadd_ps(_mm256_broadcast_ss(x + r * k + i), wv, _mm256_loadu_ps(y + r * n + c)));
     }
 }
 
-// 4-6 input rows in one pass over the weights. nn_block256 takes 3 rows per
+// 4-6 input rows in one pass over the weights. nn_quads256 takes 3 rows per
 // pass, so 4-6 rows read every 32-row weight block twice: from memory, then
 // from L2, and the second pass is pure arithmetic that the memory stream
 // cannot overlap. Here the MB rows' sums for 16 columns stay in 2·MB
 // registers over kRegisterKBlock weight rows (one 64-byte line of each; the
-// line 128 bytes further on prefetched), so each weight line is read once and used by every
-// row while the next ones arrive (6 rows from memory, 1 thread, medians of
-// alternating runs: 768x3072 708-740 -> 600 us, 3072x768 885-922 -> 792-821,
-// 768x2304 631-719 -> 557-655; GPT-2 fp32 time to first token 38.6 -> 33.3
-// ms). 8 weight rows at a time: GPT-2's rows are 3-12 KB apart, 12 KB maps
-// every row to the same L1 set (8 ways), and 12-16 rows were slower. Below 4
-// rows one pass of nn_block256 reads each weight once already, and its
-// sequential rows stream faster (1-3 rows were 0-25% slower here); above 6
-// the registers run out, and two groups of rows per weight line (9-24 rows)
-// were 5-20% slower than nn_block256's passes.
+// line 128 bytes further on prefetched), so each weight line is read once
+// and used by every row while the next ones arrive (6 rows from memory, 1
+// thread, medians of alternating runs: 768x3072 708-740 -> 600 us, 3072x768
+// 885-922 -> 792-821, 768x2304 631-719 -> 557-655; GPT-2 fp32 time to first
+// token 38.6 -> 33.3 ms). 8 consecutive weight rows at a time: GPT-2's rows
+// are 3-12 KB apart, 12 KB maps every row to the same L1 set (8 ways), and
+// 12-16 rows were slower, as were 8 rows taken from the 4 quarters (20-80%).
+// Below 4 rows one pass of nn_quads256 reads each weight once already, and
+// its streams are faster (1-3 rows were 0-25% slower here); above 6 the
+// registers run out, and two groups of rows per weight line (9-24 rows) were
+// 5-20% slower than nn_quads256's passes.
 constexpr int64_t kRegisterKBlock = 8;
 constexpr int kRegisterRowsMin = 4, kRegisterRowsMax = 6;
 
@@ -373,11 +372,11 @@ __attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int6
   for (int64_t q0 = 0; q0 < part; q0 += kKBlock / 4) {
     const int64_t q1 = std::min(part, q0 + kKBlock / 4);
     for_each_row_block([&]<int MB>(int64_t r) {
-      nn_quads256<MB>(x + r * k, k, w, n, quads, q0, q1, 0, vector_end, y + r * n, n);
+      nn_quads256<MB>(x + r * k, k, w, n, quads, q0, q1, vector_end, y + r * n);
     });
   }
   for_each_row_block([&]<int MB>(int64_t r) {  // the 0-3 weight rows past the quads
-    nn_single_rows256<MB>(x + r * k, k, w, n, left_over, rows.k1, 0, vector_end, y + r * n, n);
+    nn_single_rows256<MB>(x + r * k, k, w, n, left_over, rows.k1, vector_end, y + r * n);
   });
   nn_portable(x, m, k, w, n, vector_end, bias, y, rows);  // columns past the last whole vector
 }
