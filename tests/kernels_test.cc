@@ -76,7 +76,8 @@ TEST_P(KernelIsa, SmallGemmMatchesReference) {
 }
 
 // The [k, n] form (GPT-2's Conv1D weights) on every path: row blocks of 3
-// and their tails, k not a multiple of 4 nor of the 32-row weight blocks,
+// and their tails, 4-6 rows in registers, k not a multiple of 4 (weight rows
+// past the 4 quarters) nor of the weight blocks,
 // columns past the last whole vector, several column tasks, with and
 // without bias, and the fused activation; on 1 thread, and with k split over
 // 2 and 3 (slabs of unequal length, empty ones where k < 3).
@@ -85,7 +86,8 @@ TEST_P(KernelIsa, SmallGemmNnMatchesReference) {
   const int previous_threads = ops::num_threads();
   for (int threads : {1, 2, 3}) {
     ops::set_num_threads(threads);
-    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7}, ops::kSmallGemmNnRows})
+    for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7},
+                      ops::kSmallGemmNnRows})
       for (int64_t k : {1, 2, 5, 64, 67, 130})
         for (int64_t n : {1, 8, 13, 128, 136, 300})
           for (bool with_bias : {true, false})

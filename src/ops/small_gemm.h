@@ -31,9 +31,9 @@ void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t
 // sgemm on a 6-token prompt), 4 at a time from the 4 quarters of the rows (4
 // sequential streams), 3 input rows per pass; 4-6 input rows (short prompts)
 // in one pass with their sums in registers, 8 weight rows at a time, so that
-// each weight is read from memory once. With several threads
-// each takes one contiguous slab of weight rows (k), not of columns, so that
-// each reads one stream; their partial sums are added at the end (scratch:
+// each weight is read from memory once. With several threads each takes one
+// contiguous slab of weight rows (k), not of columns (the quarters of its
+// slab are its streams); their partial sums are added at the end (scratch:
 // (threads - 1) * m * n floats of the calling thread). Linear uses it from 1
 // row (a decoding step) to kSmallGemmNnRows: at one row as fast as sgemm's
 // matrix-vector path on one thread, and at 2 threads GPT-2 fp32 decoding took
