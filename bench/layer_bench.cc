@@ -136,7 +136,7 @@ std::uint64_t plain_read(const void* data, std::size_t bytes) {
   const auto* words = static_cast<const std::uint64_t*>(data);
   ThreadPool& pool = ThreadPool::global();
   const int64_t parts = pool.size(), n = static_cast<int64_t>(bytes / sizeof(std::uint64_t));
-  const int64_t per_part = (n / parts + 3) / 4 * 4;
+  const int64_t per_part = (n + parts - 1) / parts;
   std::vector<std::uint64_t> partial(static_cast<std::size_t>(parts));
   pool.parallel_for(parts, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {

@@ -345,39 +345,37 @@ __attribute__((target("avx2,fma"))) void nn_register_rows(const float* x, int64_
 
 __attribute__((target("avx2,fma"))) void nn_avx2(const float* x, int64_t m, int64_t k, const float* w, int64_t n,
                                                  const float* bias, float* y, RowRange rows) {
-  if (m >= kRegisterRowsMin && m <= kRegisterRowsMax) {
-    const int64_t c_end = n / 16 * 16;
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t c = 0; c < c_end; ++c) y[r * n + c] = bias ? bias[c] : 0.0f;
-    switch (m) {
-      case 4: nn_register_rows<4>(x, k, w, n, c_end, y, rows); break;
-      case 5: nn_register_rows<5>(x, k, w, n, c_end, y, rows); break;
-      default: nn_register_rows<6>(x, k, w, n, c_end, y, rows); break;
-    }
-    nn_portable(x, m, k, w, n, c_end, bias, y, rows);  // columns past the last 16
-    return;
-  }
-  const int64_t vector_end = n / 8 * 8;
+  // The register kernel steps 16 columns, the quads 8; nn_portable takes the rest.
+  const bool in_registers = m >= kRegisterRowsMin && m <= kRegisterRowsMax;
+  const int64_t vector_end = in_registers ? n / 16 * 16 : n / 8 * 8;
   for (int64_t r = 0; r < m; ++r)
     for (int64_t c = 0; c < vector_end; ++c) y[r * n + c] = bias ? bias[c] : 0.0f;
-  // Blocks of kNnRows (3) input rows, then the 1-2 left: block.operator()<MB>(r).
-  const auto for_each_row_block = [m](const auto& block) {
-    int64_t r = 0;
-    for (; r + kNnRows <= m; r += kNnRows) block.template operator()<kNnRows>(r);
-    if (m - r == 2) block.template operator()<2>(r);
-    if (m - r == 1) block.template operator()<1>(r);
-  };
-  const int64_t part = (rows.k1 - rows.k0) / 4, left_over = rows.k0 + 4 * part;
-  const Quads quads{rows.k0, part};
-  for (int64_t q0 = 0; q0 < part; q0 += kKBlock / 4) {
-    const int64_t q1 = std::min(part, q0 + kKBlock / 4);
-    for_each_row_block([&]<int MB>(int64_t r) {
-      nn_quads256<MB>(x + r * k, k, w, n, quads, q0, q1, vector_end, y + r * n);
+  if (in_registers) {
+    switch (m) {
+      case 4: nn_register_rows<4>(x, k, w, n, vector_end, y, rows); break;
+      case 5: nn_register_rows<5>(x, k, w, n, vector_end, y, rows); break;
+      default: nn_register_rows<6>(x, k, w, n, vector_end, y, rows); break;
+    }
+  } else {
+    // Blocks of kNnRows (3) input rows, then the 1-2 left: block.operator()<MB>(r).
+    const auto for_each_row_block = [m](const auto& block) {
+      int64_t r = 0;
+      for (; r + kNnRows <= m; r += kNnRows) block.template operator()<kNnRows>(r);
+      if (m - r == 2) block.template operator()<2>(r);
+      if (m - r == 1) block.template operator()<1>(r);
+    };
+    const int64_t part = (rows.k1 - rows.k0) / 4, left_over = rows.k0 + 4 * part;
+    const Quads quads{rows.k0, part};
+    for (int64_t q0 = 0; q0 < part; q0 += kKBlock / 4) {
+      const int64_t q1 = std::min(part, q0 + kKBlock / 4);
+      for_each_row_block([&]<int MB>(int64_t r) {
+        nn_quads256<MB>(x + r * k, k, w, n, quads, q0, q1, vector_end, y + r * n);
+      });
+    }
+    for_each_row_block([&]<int MB>(int64_t r) {  // the 0-3 weight rows past the quads
+      nn_single_rows256<MB>(x + r * k, k, w, n, left_over, rows.k1, vector_end, y + r * n);
     });
   }
-  for_each_row_block([&]<int MB>(int64_t r) {  // the 0-3 weight rows past the quads
-    nn_single_rows256<MB>(x + r * k, k, w, n, left_over, rows.k1, vector_end, y + r * n);
-  });
   nn_portable(x, m, k, w, n, vector_end, bias, y, rows);  // columns past the last whole vector
 }
 
