@@ -23,7 +23,7 @@ namespace {
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
 
-std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+using testing::repo_model;
 
 std::string numbered(std::string prefix, long long n) { return prefix.append(std::to_string(n)); }
 

@@ -17,7 +17,7 @@
 namespace snapformer {
 namespace {
 
-std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+using testing::repo_model;
 
 // The texts of the lang-id demo test set's first lines.
 std::vector<std::string> demo_texts() {

@@ -21,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+using testing::repo_model;
 
 std::vector<Json> jsonl(const std::string& relative) {
   std::ifstream in(testing::data_path(relative));

@@ -25,7 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-std::string repo_model(const std::string& name) { return std::string(SNAPFORMER_TEST_DATA) + "/../../models/" + name; }
+using testing::repo_model;
 
 // One server for the whole suite: the embedded models plus tiny QA and MLM models.
 class Server : public ::testing::Test {

@@ -20,6 +20,8 @@ namespace snapformer::testing {
 
 inline std::string data_path(const std::string& relative) { return std::string(SNAPFORMER_TEST_DATA) + "/" + relative; }
 inline std::string model_path(const std::string& name) { return data_path("reference/models/" + name); }
+// A model folder the project ships (models/ at the repository root).
+inline std::string repo_model(const std::string& name) { return data_path("../../models/" + name); }
 
 // A fresh, empty directory for the running test: TMPDIR/snapformer-<purpose>-<pid>-<test name>.
 inline std::filesystem::path scratch_directory(const std::string& purpose) {

@@ -20,7 +20,7 @@ namespace snapformer::ops {
 
 namespace {
 
-// Joins the warm-up thread at exit, so it never runs while oneDNN's statics are destroyed.
+// Joins the warm-up thread when its last owner lets go.
 struct WarmUpThread {
   std::thread thread;
   ~WarmUpThread() {
@@ -30,19 +30,25 @@ struct WarmUpThread {
 
 }  // namespace
 
-void warm_up_gemm_in_background() {
-  static WarmUpThread warm_up;
-  static std::once_flag started;
-  std::call_once(started, [] {
-    warm_up.thread = std::thread([] {
-      // Large enough to reach the JIT'ed kernels (a 1x1x1 call does not), in
-      // both weight layouts: [in, out] (GPT-2's Conv1D) and [out, in].
-      constexpr int64_t m = 2, n = 16, k = 16;
-      std::vector<float> a(m * k, 0.0f), b(k * n, 0.0f), c(m * n);
-      gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
-      gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
-    });
+std::shared_ptr<void> warm_up_gemm_in_background() {
+  static std::mutex mutex;
+  static bool started = false;
+  static std::weak_ptr<WarmUpThread> running;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (auto owner = running.lock()) return owner;
+  if (started) return nullptr;
+  started = true;
+  auto owner = std::make_shared<WarmUpThread>();
+  owner->thread = std::thread([] {
+    // Large enough to reach the JIT'ed kernels (a 1x1x1 call does not), in
+    // both weight layouts: [in, out] (GPT-2's Conv1D) and [out, in].
+    constexpr int64_t m = 2, n = 16, k = 16;
+    std::vector<float> a(m * k, 0.0f), b(k * n, 0.0f), c(m * n);
+    gemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+    gemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, c.data(), n);
   });
+  running = owner;
+  return owner;
 }
 
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,

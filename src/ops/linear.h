@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include <optional>
 
@@ -64,9 +65,14 @@ struct Linear {
 // on this project's machine), wherever that call comes from. This makes that
 // call on a background thread, once per process, so that it overlaps with
 // loading (a GPT-2 tokenizer takes ~15 ms) instead of delaying the first
-// forward pass; a GEMM that starts earlier waits for it inside oneDNN. The
-// thread is joined at exit. Thread-safe.
-void warm_up_gemm_in_background();
+// forward pass; a GEMM that starts earlier waits for it inside oneDNN.
+// Returns the thread's owner (null when the warm-up already ran): the thread
+// is joined when the last copy is destroyed. Keep it in the object that runs
+// the GEMMs and destroy that before main() returns: a thread still inside
+// oneDNN's first call when exit() destroys oneDNN's statics crashed the
+// process (a static joiner ran too late: statics constructed by that call
+// are destroyed before those constructed earlier). Thread-safe.
+[[nodiscard]] std::shared_ptr<void> warm_up_gemm_in_background();
 
 // C[m,n] = A[m,k] · B[k,n] (row-major, leading dimensions given), optionally accumulating.
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,

@@ -61,7 +61,7 @@ std::shared_ptr<Pipeline> Pipeline::load(const std::string& directory, bool toke
   if (!fs::is_directory(directory)) throw Error(directory + ": not a model folder (no such directory)");
   std::shared_ptr<Pipeline> p(new Pipeline());
   p->directory_ = directory;
-  if (!tokenizer_only && will_use_sgemm(directory, options)) ops::warm_up_gemm_in_background();
+  if (!tokenizer_only && will_use_sgemm(directory, options)) p->gemm_warm_up_ = ops::warm_up_gemm_in_background();
   p->tokenizer_ = Tokenizer::from_folder(directory);
   int64_t tokenizer_limit = 0;
   const fs::path tokenizer_config_file = fs::path(directory) / "tokenizer_config.json";

@@ -175,6 +175,9 @@ class Pipeline {
   int64_t max_length_ = 512;
   Pooling default_pooling_ = Pooling::kMean;
   std::unique_ptr<ChatTemplate> chat_template_;
+  // oneDNN's first sgemm call, running on a thread while this loads; joined
+  // when the last Pipeline holding it is destroyed (ops::warm_up_gemm_in_background).
+  std::shared_ptr<void> gemm_warm_up_;
 };
 
 }  // namespace snapformer
