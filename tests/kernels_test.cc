@@ -587,6 +587,19 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
 INSTANTIATE_TEST_SUITE_P(Modes, LowPrecision, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),
                          [](const auto& info) { return std::string(ops::precision_name(info.param)); });
 
+// An ISA chosen by set_isa (the tests above) is the one the fp32 GEMM
+// kernels run, also AVX-512 on a CPU where detection alone gives them AVX2
+// (Zen 4: 512-bit operations in two halves).
+TEST(Isa, GemmKernelsRunTheIsaAskedFor) {
+  const ops::Isa original = ops::active_isa();
+  for (ops::Isa isa : {ops::Isa::kPortable, ops::Isa::kAvx2, ops::Isa::kAvx512}) {
+    if (!ops::cpu_supports(isa)) continue;
+    ops::set_isa(isa);
+    EXPECT_EQ(ops::gemm_isa(), isa) << ops::isa_name(isa);
+  }
+  ops::set_isa(original);
+}
+
 TEST(Quantize, RowsKeepZeroExactAndRoundTrip) {
   const std::vector<float> x{0.0f, -1.0f, 2.0f, 0.5f, -0.25f, 0.0f};
   std::vector<std::uint8_t> q(x.size());

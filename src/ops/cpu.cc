@@ -1,11 +1,33 @@
 #include "ops/cpu.h"
 
+#include <cpuid.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
 namespace snapformer::ops {
 namespace {
+
+// AMD family 19h with AVX-512 (Zen 4) runs each 512-bit operation on its
+// 256-bit units in two halves.
+bool avx512_runs_in_halves() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"
+  if (!amd || __get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const unsigned base_family = (eax >> 8) & 0xF, family = base_family == 0xF ? 0xF + ((eax >> 20) & 0xFF) : base_family;
+  return family == 0x19 && __builtin_cpu_supports("avx512f");
+}
+
+// Whether AVX-512 was asked for (SNAPFORMER_ISA=avx512 or set_isa), not only detected.
+std::atomic<bool>& avx512_asked_for() {
+  static std::atomic<bool> asked{[] {
+    const char* forced = std::getenv("SNAPFORMER_ISA");
+    return forced != nullptr && std::strcmp(forced, "avx512") == 0;
+  }()};
+  return asked;
+}
 
 Isa detect() {
   __builtin_cpu_init();
@@ -28,7 +50,17 @@ std::atomic<int>& chosen() {
 
 Isa active_isa() { return static_cast<Isa>(chosen().load(std::memory_order_relaxed)); }
 
-void set_isa(Isa isa) { chosen().store(static_cast<int>(isa)); }
+void set_isa(Isa isa) {
+  avx512_asked_for().store(isa == Isa::kAvx512);
+  chosen().store(static_cast<int>(isa));
+}
+
+Isa gemm_isa() {
+  static const bool halves = avx512_runs_in_halves();
+  const Isa isa = active_isa();
+  if (isa == Isa::kAvx512 && halves && !avx512_asked_for().load(std::memory_order_relaxed)) return Isa::kAvx2;
+  return isa;
+}
 
 bool cpu_supports(Isa isa) {
   __builtin_cpu_init();

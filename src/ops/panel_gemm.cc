@@ -145,13 +145,13 @@ bool panel_gemm_nt_suits(int64_t rows) {
     const char* choice = std::getenv("SNAPFORMER_PANEL_GEMM");
     return choice == nullptr || std::strcmp(choice, "0") != 0;
   }();
-  return enabled && active_isa() == Isa::kAvx2 && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
+  return enabled && gemm_isa() == Isa::kAvx2 && rows >= kPanelGemmMinRows && rows <= kPanelGemmMaxRows;
 }
 
 void panel_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then) {
   if (m == 0 || n == 0) return;
-  if (active_isa() < Isa::kAvx2) return small_gemm_nt(x, m, k, w, n, bias, y, then);
+  if (gemm_isa() < Isa::kAvx2) return small_gemm_nt(x, m, k, w, n, bias, y, then);
   const std::vector<Panel> panels = plan_panels(m);
   const Panel& last = panels.back();
   float* xt = transposed_buffer((last.first + last.width) * k);

@@ -426,7 +426,7 @@ void small_gemm_nn(const float* x, int64_t m, int64_t k, const float* w, int64_t
 
 void small_gemm_nt(const float* x, int64_t m, int64_t k, const float* w, int64_t n, const float* bias, float* y,
                    std::optional<Activation> then) {
-  const Isa isa = active_isa();
+  const Isa isa = gemm_isa();
   const int64_t tasks = (n + kColumnsPerTask - 1) / kColumnsPerTask;
   ThreadPool::global().parallel_for(tasks, [&](int64_t t0, int64_t t1) {
     const int64_t n0 = t0 * kColumnsPerTask, n1 = std::min(n, t1 * kColumnsPerTask);

@@ -41,20 +41,25 @@ SNAPFORMER_VNNI __m512i sum_lanes_of_16(const __m512i* v) {
   return _mm512_add_epi32(_mm512_shuffle_i32x4(halves[0], halves[1], 0x88),
                           _mm512_shuffle_i32x4(halves[0], halves[1], 0xDD));
 }
+
+// The sum of v's 16 lanes.
+SNAPFORMER_VNNI std::int32_t sum_lanes_of(__m512i v) { return _mm512_reduce_add_epi32(v); }
 #pragma GCC diagnostic pop
 
-// One 64-byte step of K for every (row, column) of a block. Masked loads only
-// for the tail: on this CPU they are several times slower than plain ones.
+// One 64-byte step of K for every (row, column) of a block, its weight rows
+// `spread` rows apart. Masked loads only for the tail: on this CPU they are
+// several times slower than plain ones.
 template <int kRows, int kColumns, bool kMasked>
 SNAPFORMER_VNNI inline __attribute__((always_inline)) void step(const std::uint8_t* x, int64_t k, const std::int8_t* w,
-                                                                __mmask64 mask, bool prefetch, __m512i* sums) {
+                                                                int64_t spread, __mmask64 mask, bool prefetch,
+                                                                __m512i* sums) {
   __m512i weights[kColumns];
   for (int c = 0; c < kColumns; ++c)
-    weights[c] = kMasked ? _mm512_maskz_loadu_epi8(mask, w + c * k) : _mm512_loadu_si512(w + c * k);
-  // The next block's rows, while this one is multiplied (prefetches do not fault).
+    weights[c] = kMasked ? _mm512_maskz_loadu_epi8(mask, w + c * spread * k) : _mm512_loadu_si512(w + c * spread * k);
+  // The next block's rows (the row after each), while this one is
+  // multiplied (prefetches do not fault).
   if (prefetch)
-    for (int c = 0; c < kColumnBlock; ++c)
-      _mm_prefetch(reinterpret_cast<const char*>(w + (kColumnBlock + c) * k), _MM_HINT_T0);
+    for (int c = 0; c < kColumns; ++c) _mm_prefetch(reinterpret_cast<const char*>(w + (c * spread + 1) * k), _MM_HINT_T0);
   for (int r = 0; r < kRows; ++r) {
     const __m512i inputs = kMasked ? _mm512_maskz_loadu_epi8(mask, x + r * k) : _mm512_loadu_si512(x + r * k);
     for (int c = 0; c < kColumns; ++c)
@@ -62,19 +67,20 @@ SNAPFORMER_VNNI inline __attribute__((always_inline)) void step(const std::uint8
   }
 }
 
-// acc[r, c..c+kColumns) for kRows rows (both <= 4).
+// acc[r, c * spread] for c < kColumns and kRows rows (both <= 4): weight rows
+// w + c * spread * k.
 template <int kRows, int kColumns>
-SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* w, std::int32_t* acc, int64_t stride,
-                           bool prefetch) {
+SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* w, int64_t spread, std::int32_t* acc,
+                           int64_t stride, bool prefetch) {
   __m512i sums[kRowBlock * kColumnBlock];
   for (__m512i& sum : sums) sum = _mm512_setzero_si512();
   int64_t i = 0;
-  for (; i + 64 <= k; i += 64) step<kRows, kColumns, false>(x + i, k, w + i, 0, prefetch, sums);
-  if (i < k) step<kRows, kColumns, true>(x + i, k, w + i, (__mmask64{1} << (k - i)) - 1, false, sums);
+  for (; i + 64 <= k; i += 64) step<kRows, kColumns, false>(x + i, k, w + i, spread, 0, prefetch, sums);
+  if (i < k) step<kRows, kColumns, true>(x + i, k, w + i, spread, (__mmask64{1} << (k - i)) - 1, false, sums);
   alignas(64) std::int32_t totals[kRowBlock * kColumnBlock];
   _mm512_store_si512(totals, sum_lanes_of_16(sums));
   for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kColumns; ++c) acc[r * stride + c] = totals[r * kColumnBlock + c];
+    for (int c = 0; c < kColumns; ++c) acc[r * stride + c * spread] = totals[r * kColumnBlock + c];
 }
 
 // Calls visit.template operator()<R>(r) for the row blocks of `rows`: R =
@@ -93,10 +99,10 @@ inline void visit_row_blocks(int64_t rows, const Visit& visit) {
 }
 
 template <int kColumns>
-SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
+SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t spread,
                                   std::int32_t* acc, int64_t stride) {
   visit_row_blocks<kRowBlock>(rows, [&]<int kRows>(int64_t r) {
-    block<kRows, kColumns>(x + r * k, k, w, acc + r * stride, stride, r == 0);
+    block<kRows, kColumns>(x + r * k, k, w, spread, acc + r * stride, stride, r == 0);
   });
 }
 
@@ -280,11 +286,58 @@ bool cpu_has_vnni() {
   return vnni;
 }
 
+// One input row with VNNI: as avx2_one_row (S weight rows far apart per
+// step), 64 products per VPDPBUSD on the 8-bit activations as they are.
+// Before, one row went through the 4-row blocks below with their 4 weight
+// rows adjacent (one stream in pieces): GPT-2 int8 decoding on Zen 4, 1
+// thread, 12.9-14.3 -> 6.4-6.8 ms per token together with the quarters
+// below; this kernel alone against the quarters' blocks for one row 4.9-5.7
+// vs 5.5-6.3 ms, and the AVX2 widened kernel 5.5-5.8 ms (docs/BENCHMARKS.md).
+template <int S>
+SNAPFORMER_VNNI void vnni_one_row(const std::uint8_t* x, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
+                                  std::int32_t* acc) {
+  const int64_t part = (c1 - c0) / S, k64 = k / 64 * 64;
+  const __mmask64 tail = (__mmask64{1} << (k - k64)) - 1;
+  for (int64_t j = 0; j < part; ++j) {
+    const std::int8_t* rows[S];
+    __m512i sums[S];
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) {
+      rows[s] = w + (c0 + s * part + j) * k;
+      sums[s] = _mm512_setzero_si512();
+    }
+    for (int64_t i = 0; i < k64; i += 64) {
+      const __m512i inputs = _mm512_loadu_si512(x + i);
+#pragma GCC unroll 8
+      for (int s = 0; s < S; ++s) {
+        _mm_prefetch(reinterpret_cast<const char*>(rows[s] + i + kOneRowPrefetchBytes), _MM_HINT_T0);
+        sums[s] = _mm512_dpbusd_epi32(sums[s], inputs, _mm512_loadu_si512(rows[s] + i));
+      }
+    }
+#pragma GCC unroll 8
+    for (int s = 0; s < S; ++s) {
+      if (k64 < k)
+        sums[s] = _mm512_dpbusd_epi32(sums[s], _mm512_maskz_loadu_epi8(tail, x + k64),
+                                      _mm512_maskz_loadu_epi8(tail, rows[s] + k64));
+      acc[c0 + s * part + j] = sum_lanes_of(sums[s]);
+    }
+  }
+  if constexpr (S > 1) vnni_one_row<1>(x, k, w, c0 + S * part, c1, acc);  // the rows left over
+}
+
+// Several rows: blocks of 4 weight rows taken from the 4 quarters of
+// [c0, c1) (4 sequential streams far apart, as the one-row kernel), the
+// rows left over one at a time. Against 4 adjacent rows (Zen 4, 1 thread,
+// alternating): bert-base int8 at 8 tokens 12.8-15.9 -> 7.7-9.9 ms, GPT-2
+// int8 time to first token (6 tokens) 16.9-17.2 -> 9.6-10.0 ms. The
+// crossover to oneDNN stays at 32 rows (equal there, oneDNN ahead at 48-64).
 SNAPFORMER_VNNI void small_gemm_u8s8_vnni(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
                                           int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
-  int64_t c = c0;
-  for (; c + kColumnBlock <= c1; c += kColumnBlock) column_block<kColumnBlock>(x, rows, k, w + c * k, acc + c, stride);
-  for (; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, acc + c, stride);
+  if (rows == 1) return vnni_one_row<kOneRowStreams>(x, k, w, c0, c1, acc);
+  const int64_t quarter = (c1 - c0) / kColumnBlock;
+  for (int64_t c = c0; c < c0 + quarter; ++c)
+    column_block<kColumnBlock>(x, rows, k, w + c * k, quarter, acc + c, stride);
+  for (int64_t c = c0 + kColumnBlock * quarter; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, 1, acc + c, stride);
 }
 
 bool vnni_active() { return active_isa() == Isa::kAvx512 && cpu_has_vnni(); }
