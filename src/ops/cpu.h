@@ -12,15 +12,16 @@ Isa active_isa();
 const char* isa_name(Isa isa);
 // Overrides the choice (tests run every path the CPU can execute).
 void set_isa(Isa isa);
-// The ISA of the fp32 GEMM kernels (small_gemm.h, panel_gemm.h):
-// active_isa(), except AVX2 where AVX-512 was detected (not asked for by
-// SNAPFORMER_ISA=avx512 or set_isa) on a CPU that executes 512-bit
-// operations as two 256-bit halves (AMD family 19h: Zen 4). There the AVX2
-// kernels, which read the weights as several streams far apart and multiply
-// transposed activation panels in place, measured faster than the AVX-512
-// blocks and oneDNN's AVX-512 sgemm: one layer from memory, 1 thread, 1 row
-// 1.3-2.1x, 24-32 rows 1.3-1.8x, 128 rows equal to 1.15x; bert-base fp32 at
-// 32 tokens 85-86 -> 58-59 ms (docs/BENCHMARKS.md, ninth session).
+// The ISA of the fp32 GEMM kernels (small_gemm.h, panel_gemm.h) and of
+// attention's row kernels (attention.cc): active_isa(), except AVX2 where
+// AVX-512 was detected (not asked for by SNAPFORMER_ISA=avx512 or set_isa)
+// on a CPU that executes 512-bit operations as two 256-bit halves (AMD
+// family 19h: Zen 4). There the AVX2 kernels, which read the weights as
+// several streams far apart and multiply transposed activation panels in
+// place, measured faster than the AVX-512 blocks and oneDNN's AVX-512
+// sgemm: one layer from memory, 1 thread, 1 row 1.3-2.1x, 24-32 rows
+// 1.3-1.8x, 128 rows equal to 1.15x; bert-base fp32 at 32 tokens 85-86 ->
+// 58-59 ms (docs/BENCHMARKS.md, ninth session). Thread-safe.
 Isa gemm_isa();
 bool cpu_supports(Isa isa);
 

@@ -27,7 +27,7 @@ constexpr int kColumnBlock = 4;  // weight rows (outputs) per block
 #if !defined(__clang__)  // a GCC-only warning (Clang builds the fuzzers)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-SNAPFORMER_VNNI __m512i sum_lanes_of_16(const __m512i* v) {
+SNAPFORMER_VNNI inline __attribute__((always_inline)) __m512i sum_lanes_of_16(const __m512i* v) {
   __m512i pairs[8], quads[4], halves[2];
   for (int i = 0; i < 8; ++i)
     pairs[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
@@ -72,8 +72,13 @@ SNAPFORMER_VNNI inline __attribute__((always_inline)) void step(const std::uint8
 template <int kRows, int kColumns>
 SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* w, int64_t spread, std::int32_t* acc,
                            int64_t stride, bool prefetch) {
+  // Zeroed by 16 vector stores, and the sums' reduction inlined: a range-for
+  // here became a REP STOSQ of 1 KB, 9-10% of the block's samples (bert-base
+  // int8 at 32 tokens, Zen 4), and the reduction's call spilled the sums
+  // (7%); 1 thread, 3 alternating rounds: 24.4-24.5 -> 23.0-23.5 ms.
   __m512i sums[kRowBlock * kColumnBlock];
-  for (__m512i& sum : sums) sum = _mm512_setzero_si512();
+#pragma GCC unroll 16
+  for (int j = 0; j < kRowBlock * kColumnBlock; ++j) sums[j] = _mm512_setzero_si512();
   int64_t i = 0;
   for (; i + 64 <= k; i += 64) step<kRows, kColumns, false>(x + i, k, w + i, spread, 0, prefetch, sums);
   if (i < k) step<kRows, kColumns, true>(x + i, k, w + i, spread, (__mmask64{1} << (k - i)) - 1, false, sums);
