@@ -12,6 +12,7 @@ namespace {
 // AMD family 19h with AVX-512 (Zen 4) runs each 512-bit operation on its
 // 256-bit units in two halves.
 bool avx512_runs_in_halves() {
+  __builtin_cpu_init();
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
   const bool amd = ebx == 0x68747541 && edx == 0x69746e65 && ecx == 0x444d4163;  // "AuthenticAMD"

@@ -7,7 +7,8 @@ namespace snapformer::ops {
 enum class Isa { kPortable, kAvx2, kAvx512 };
 
 // The best ISA this CPU supports, unless SNAPFORMER_ISA (portable|avx2|avx512)
-// asks for a lower one (for tests and benchmarks of each path).
+// asks for a lower one (for tests and benchmarks of each path; avx512 also
+// keeps the AVX-512 kernels gemm_isa() would avoid).
 Isa active_isa();
 const char* isa_name(Isa isa);
 // Overrides the choice (tests run every path the CPU can execute).
