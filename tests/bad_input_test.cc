@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "io/weights.h"
 #include "models/config.h"
+#include "ops/cpu.h"
 #include "tasks/pipeline.h"
 #include "test_util.h"
 #include "tokenizers/tokenizer.h"
@@ -261,6 +262,15 @@ TEST(BadCli, UsageErrorsAreOneLine) {
   r = testing::run_cli({"run", "--model", "/nonexistent", "--task", "classify", "x"});
   EXPECT_THAT(r.err, HasSubstr("/nonexistent: not a model folder"));
   for (const auto& result : {r}) EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1);
+}
+
+// `snapformer version` names the kernels this CPU runs.
+TEST(Cli, VersionNamesTheKernels) {
+  const auto r = testing::run_cli({"version"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "snapformer 0.1.0\nkernels: " + ops::describe_kernels() + "\n");
+  EXPECT_THAT(r.out, HasSubstr(std::string("kernels: ") + ops::isa_name(ops::active_isa()) + ";"));
+  EXPECT_THAT(r.out, HasSubstr(std::string("fp32 GEMM and attention: ") + ops::isa_name(ops::gemm_isa())));
 }
 
 // A float32 GPT-2 starts oneDNN's first sgemm on a thread while it loads;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "ops/cpu.h"
 #include "util/error.h"
 #include "util/memory_policy.h"
 
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
     if (command == "pull") return snapformer::cli::pull_command(args);
     if (command == "healthcheck") return snapformer::cli::healthcheck_command(args);
     if (command == "version" || command == "--version") {
-      std::cout << "snapformer 0.1.0\n";
+      std::cout << "snapformer 0.1.0\nkernels: " << snapformer::ops::describe_kernels() << "\n";
       return 0;
     }
     if (command == "help" || command == "--help" || command == "-h") {

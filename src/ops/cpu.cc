@@ -73,6 +73,27 @@ bool cpu_supports(Isa isa) {
   return false;
 }
 
+bool cpu_has_avx512_vnni() {
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+  }();
+  return vnni;
+}
+
+std::string describe_kernels() {
+  const Isa isa = active_isa(), gemm = gemm_isa();
+  std::string line = isa_name(isa);
+  line += "; fp32 GEMM and attention: ";
+  line += isa_name(gemm);
+  if (gemm != isa) line += " (512-bit operations run in two halves)";
+  line += "; int8: ";
+  line += isa == Isa::kPortable                       ? "portable"
+          : isa == Isa::kAvx512 && cpu_has_avx512_vnni() ? "avx512-vnni"
+                                                         : "avx2";
+  return line;
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kPortable: return "portable";

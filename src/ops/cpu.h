@@ -2,6 +2,8 @@
 // so one binary runs everywhere (never -march=native).
 #pragma once
 
+#include <string>
+
 namespace snapformer::ops {
 
 enum class Isa { kPortable, kAvx2, kAvx512 };
@@ -25,5 +27,11 @@ void set_isa(Isa isa);
 // 58-59 ms (docs/BENCHMARKS.md, ninth session). Thread-safe.
 Isa gemm_isa();
 bool cpu_supports(Isa isa);
+// AVX512-VNNI (with AVX512-BW): the int8 kernels' 64-product VPDPBUSD.
+bool cpu_has_avx512_vnni();
+// One line naming the kernels this process runs, for `snapformer version`:
+// e.g. "avx512; fp32 GEMM and attention: avx2 (512-bit operations run in two
+// halves); int8: avx512-vnni".
+std::string describe_kernels();
 
 }  // namespace snapformer::ops

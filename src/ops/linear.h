@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <memory>
-
 #include <optional>
 
 #include "ops/elementwise.h"

@@ -283,14 +283,6 @@ SNAPFORMER_AVX2 void small_gemm_u8s8_avx2(const std::uint8_t* x, int64_t rows, i
   avx2_one_row<kOneRowStreams>(widened.data(), k, w, c0, c1, acc);
 }
 
-bool cpu_has_vnni() {
-  static const bool vnni = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-  }();
-  return vnni;
-}
-
 // One input row with VNNI: as avx2_one_row (S weight rows far apart per
 // step), 64 products per VPDPBUSD on the 8-bit activations as they are.
 // Before, one row went through the 4-row blocks below with their 4 weight
@@ -345,7 +337,7 @@ SNAPFORMER_VNNI void small_gemm_u8s8_vnni(const std::uint8_t* x, int64_t rows, i
   for (int64_t c = c0 + kColumnBlock * quarter; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, 1, acc + c, stride);
 }
 
-bool vnni_active() { return active_isa() == Isa::kAvx512 && cpu_has_vnni(); }
+bool vnni_active() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_vnni(); }
 
 }  // namespace
 
