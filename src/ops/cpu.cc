@@ -4,7 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
+#include <string_view>
 
 namespace snapformer::ops {
 namespace {
@@ -21,25 +21,32 @@ bool avx512_runs_in_halves() {
   return family == 0x19 && __builtin_cpu_supports("avx512f");
 }
 
+// SNAPFORMER_ISA's value, or "" when unset.
+std::string_view isa_from_environment() {
+  const char* asked = std::getenv("SNAPFORMER_ISA");
+  return asked != nullptr ? asked : "";
+}
+
 // Whether AVX-512 was asked for (SNAPFORMER_ISA=avx512 or set_isa), not only detected.
 std::atomic<bool>& avx512_asked_for() {
-  static std::atomic<bool> asked{[] {
-    const char* forced = std::getenv("SNAPFORMER_ISA");
-    return forced != nullptr && std::strcmp(forced, "avx512") == 0;
-  }()};
+  static std::atomic<bool> asked{isa_from_environment() == "avx512"};
   return asked;
 }
 
 Isa detect() {
-  __builtin_cpu_init();
-  Isa best = Isa::kPortable;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
-  if (best == Isa::kAvx2 && __builtin_cpu_supports("avx512f")) best = Isa::kAvx512;
-  if (const char* forced = std::getenv("SNAPFORMER_ISA")) {
-    if (std::strcmp(forced, "portable") == 0) best = Isa::kPortable;
-    else if (std::strcmp(forced, "avx2") == 0 && best != Isa::kPortable) best = Isa::kAvx2;
-  }
+  Isa best = cpu_supports(Isa::kAvx512) ? Isa::kAvx512 : cpu_supports(Isa::kAvx2) ? Isa::kAvx2 : Isa::kPortable;
+  const std::string_view asked = isa_from_environment();
+  if (asked == "portable") best = Isa::kPortable;
+  else if (asked == "avx2" && best != Isa::kPortable) best = Isa::kAvx2;
   return best;
+}
+
+bool cpu_has_avx512_vnni() {
+  static const bool vnni = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+  }();
+  return vnni;
 }
 
 std::atomic<int>& chosen() {
@@ -73,13 +80,7 @@ bool cpu_supports(Isa isa) {
   return false;
 }
 
-bool cpu_has_avx512_vnni() {
-  static const bool vnni = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
-  }();
-  return vnni;
-}
+bool int8_uses_vnni() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_vnni(); }
 
 std::string describe_kernels() {
   const Isa isa = active_isa(), gemm = gemm_isa();
@@ -88,9 +89,7 @@ std::string describe_kernels() {
   line += isa_name(gemm);
   if (gemm != isa) line += " (512-bit operations run in two halves)";
   line += "; int8: ";
-  line += isa == Isa::kPortable                       ? "portable"
-          : isa == Isa::kAvx512 && cpu_has_avx512_vnni() ? "avx512-vnni"
-                                                         : "avx2";
+  line += isa == Isa::kPortable ? "portable" : int8_uses_vnni() ? "avx512-vnni" : "avx2";
   return line;
 }
 

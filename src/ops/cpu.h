@@ -27,8 +27,9 @@ void set_isa(Isa isa);
 // 58-59 ms (docs/BENCHMARKS.md, ninth session). Thread-safe.
 Isa gemm_isa();
 bool cpu_supports(Isa isa);
-// AVX512-VNNI (with AVX512-BW): the int8 kernels' 64-product VPDPBUSD.
-bool cpu_has_avx512_vnni();
+// Whether the int8 kernels take their AVX512-VNNI form (64 products per
+// VPDPBUSD): AVX-512 is the active ISA and the CPU has VNNI and BW.
+bool int8_uses_vnni();
 // One line naming the kernels this process runs, for `snapformer version`:
 // e.g. "avx512; fp32 GEMM and attention: avx2 (512-bit operations run in two
 // halves); int8: avx512-vnni".

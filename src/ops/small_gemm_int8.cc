@@ -337,8 +337,6 @@ SNAPFORMER_VNNI void small_gemm_u8s8_vnni(const std::uint8_t* x, int64_t rows, i
   for (int64_t c = c0 + kColumnBlock * quarter; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, 1, acc + c, stride);
 }
 
-bool vnni_active() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_vnni(); }
-
 }  // namespace
 
 int64_t small_int8_gemm_rows() {
@@ -349,14 +347,14 @@ int64_t small_int8_gemm_rows() {
   }();
   if (active_isa() == Isa::kPortable) return 0;
   if (forced >= 0) return forced;
-  return vnni_active() ? kSmallInt8GemmRows : kSmallInt8GemmRowsAvx2;
+  return int8_uses_vnni() ? kSmallInt8GemmRows : kSmallInt8GemmRowsAvx2;
 }
 
-int small_int8_gemm_levels(int64_t rows) { return vnni_active() || rows == 1 ? 255 : 127; }
+int small_int8_gemm_levels(int64_t rows) { return int8_uses_vnni() || rows == 1 ? 255 : 127; }
 
 void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                      std::int32_t* acc, int64_t stride) {
-  if (vnni_active()) return small_gemm_u8s8_vnni(x, rows, k, w, c0, c1, acc, stride);
+  if (int8_uses_vnni()) return small_gemm_u8s8_vnni(x, rows, k, w, c0, c1, acc, stride);
   small_gemm_u8s8_avx2(x, rows, k, w, c0, c1, acc, stride);
 }
 
