@@ -12,7 +12,8 @@
 // attention output; 768x3072 intermediate; 3072x768 output), GPT-2's [in,
 // out] Conv1D weights (768x2304, 768x768, 768x3072, 3072x768) and its LM head
 // ([50257, 768]: the token embeddings), named "model in->out". int8 quantizes
-// them all to [out, in], as loading does. --only keeps the layers whose name
+// them all to [out, in], and packs them into VNNI panels where the int8
+// kernels take VNNI (int8_panels.h), as loading does. --only keeps the layers whose name
 // contains TEXT. Prints a markdown table: median and best microseconds per
 // call, multiply-adds per second and weight bytes per second at the median,
 // the plain read's median, and the ratio.
@@ -26,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "ops/cpu.h"
+#include "ops/int8_panels.h"
 #include "ops/linear.h"
 #include "ops/precision.h"
 #include "ops/quantize.h"
@@ -63,8 +66,16 @@ struct CycledLayer {
   std::vector<ops::Linear> copies;
   std::size_t bytes_per_copy = 0;
 
+  // Copy `copy` of the int8 weights, 64-byte aligned as a model's are (a
+  // mapped file's tensors, loading's panels): vector storage is only 16-byte
+  // aligned, and a 64-byte load across two cache lines costs two.
+  std::int8_t* int8_copy(std::size_t copy) {
+    const auto misalignment = reinterpret_cast<std::uintptr_t>(int8.data()) % 64;
+    return int8.data() + (64 - misalignment) % 64 + copy * bytes_per_copy;
+  }
+
   const void* weights_of(std::size_t copy) const {
-    return fp32.empty() ? static_cast<const void*>(int8.data() + copy * bytes_per_copy)
+    return fp32.empty() ? static_cast<const void*>(const_cast<CycledLayer*>(this)->int8_copy(copy))
                         : static_cast<const void*>(fp32.data() + copy * bytes_per_copy / sizeof(float));
   }
 };
@@ -79,14 +90,22 @@ CycledLayer make_layer(const LayerShape& shape, ops::Precision precision) {
   const bool int8 = precision == ops::Precision::kInt8;
   layer.bytes_per_copy = weights * (int8 ? 1 : sizeof(float));
   const std::size_t copies = std::max<std::size_t>(4, kCycledBytes / layer.bytes_per_copy);
+  const bool panels = int8 && ops::int8_uses_vnni();
+  if (panels) layer.bytes_per_copy = static_cast<std::size_t>(ops::int8_panel_bytes(shape.out, shape.in));
   if (int8) {
     std::vector<std::int8_t> q(weights);
     layer.scale.resize(static_cast<std::size_t>(shape.out));
     layer.row_sum.resize(static_cast<std::size_t>(shape.out));
     ops::quantize_weight_int8(one.data(), shape.out, shape.in, shape.input_major, q.data(), layer.scale.data(),
                               layer.row_sum.data());
-    layer.int8.resize(copies * weights);
-    for (std::size_t c = 0; c < copies; ++c) std::memcpy(layer.int8.data() + c * weights, q.data(), weights);
+    if (panels) {
+      std::vector<std::int8_t> packed(layer.bytes_per_copy);
+      ops::pack_int8_panels(q.data(), shape.out, shape.in, packed.data());
+      q = std::move(packed);
+    }
+    layer.int8.resize(copies * layer.bytes_per_copy + 64);
+    for (std::size_t c = 0; c < copies; ++c)
+      std::memcpy(layer.int8_copy(c), q.data(), layer.bytes_per_copy);
   } else {
     layer.fp32.resize(copies * weights);
     for (std::size_t c = 0; c < copies; ++c)
@@ -99,7 +118,7 @@ CycledLayer make_layer(const LayerShape& shape, ops::Precision precision) {
     l.bias = layer.bias.data();
     l.precision = precision;
     if (int8) {
-      l.weight_int8 = layer.int8.data() + c * weights;
+      (panels ? l.weight_int8_panels : l.weight_int8) = layer.int8_copy(c);
       l.weight_scale = layer.scale.data();
       l.weight_sum = layer.row_sum.data();
     } else {

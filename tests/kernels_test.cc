@@ -4,10 +4,12 @@
 #include <cmath>
 #include <optional>
 #include <random>
+#include <tuple>
 
 #include "ops/attention.h"
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
+#include "ops/int8_panels.h"
 #include "ops/linear.h"
 #include "ops/panel_gemm.h"
 #include "ops/quantize.h"
@@ -97,7 +99,7 @@ TEST_P(KernelIsa, SmallGemmNnMatchesReference) {
   ops::set_num_threads(previous_threads);
 }
 
-// The small-row int8 kernel (VNNI or AVX2) computes the exact integer sums
+// The small-row int8 kernel (AVX2, for row-major weights) computes the exact integer sums
 // over the activation range it declares and the full s8 range (extremes
 // included, where a wrong form would saturate), for K tails of every length
 // and column ranges that start and end off the kernel's blocks.
@@ -127,6 +129,88 @@ TEST_P(KernelIsa, SmallInt8GemmIsExact) {
         }
       }
     }
+}
+
+// VNNI panels hold every weight once, at the place the layout names, with
+// zeros in the padding, and unpack to the weights they were packed from.
+TEST(Int8Panels, PackAndUnpackAreInverse) {
+  std::mt19937 rng(21);
+  std::uniform_int_distribution<int> s8(-127, 127);
+  for (const auto& [out, in] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {16, 4}, {17, 5}, {33, 771}, {48, 64}}) {
+    std::vector<std::int8_t> w(static_cast<std::size_t>(out * in));
+    for (auto& v : w) v = static_cast<std::int8_t>(s8(rng));
+    const int64_t bytes = ops::int8_panel_bytes(out, in);
+    EXPECT_EQ(bytes, (out + 15) / 16 * 16 * ((in + 3) / 4 * 4));
+    std::vector<std::int8_t> panels(static_cast<std::size_t>(bytes), 99), back(w.size());
+    ops::pack_int8_panels(w.data(), out, in, panels.data());
+    const int64_t groups = (in + 3) / 4;
+    for (int64_t c = 0; c < (out + 15) / 16 * 16; ++c)
+      for (int64_t i = 0; i < groups * 4; ++i) {
+        const std::int8_t packed = panels[static_cast<std::size_t>((c / 16 * groups + i / 4) * 64 + c % 16 * 4 + i % 4)];
+        ASSERT_EQ(packed, c < out && i < in ? w[static_cast<std::size_t>(c * in + i)] : 0)
+            << "out=" << out << " in=" << in << " c=" << c << " i=" << i;
+      }
+    ops::unpack_int8_panels(panels.data(), out, in, back.data());
+    EXPECT_EQ(back, w) << "out=" << out << " in=" << in;
+  }
+}
+
+// The panel GEMM computes the exact integer sums over the full u8 and s8
+// ranges (extremes included; k <= 515 keeps every sum exact in float32, so
+// the identity dequantization shows them), for row counts around its 8-row
+// blocks, k off its 4-byte groups, and column ranges of whole panels, of
+// panels left over from its 3- and 4-panel blocks, and of part of a panel at
+// the end; columns outside [c0, c1) stay untouched. Then the same sums with
+// scales, zero points, channel sums and a bias, against dequantize_columns.
+TEST(Int8Panels, GemmIsExact) {
+  if (!ops::int8_uses_vnni()) GTEST_SKIP() << "the int8 kernels do not take VNNI here";
+  std::mt19937 rng(22);
+  std::uniform_int_distribution<int> s8(-127, 127), u8(0, 255), extreme(0, 3);
+  std::uniform_real_distribution<float> positive(0.01f, 1.0f);
+  for (int64_t rows : {1, 2, 7, 8, 9, 16, 17, 33})
+    for (int64_t k : {1, 3, 4, 5, 64, 515})
+      for (const auto& [out, c0, c1] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+               {16, 0, 16}, {211, 16, 211}, {211, 0, 128}, {100, 32, 100}, {300, 0, 288}}) {
+        std::vector<std::uint8_t> x(static_cast<std::size_t>(rows * k + 3));  // 3 readable bytes after the rows
+        std::vector<std::int8_t> w(static_cast<std::size_t>(out * k));
+        for (auto& v : x) v = static_cast<std::uint8_t>(extreme(rng) == 0 ? 255 : u8(rng));
+        for (auto& v : w) v = static_cast<std::int8_t>(extreme(rng) == 0 ? (s8(rng) < 0 ? -127 : 127) : s8(rng));
+        std::vector<std::int8_t> panels(static_cast<std::size_t>(ops::int8_panel_bytes(out, k)));
+        ops::pack_int8_panels(w.data(), out, k, panels.data());
+        std::vector<std::int32_t> sums(static_cast<std::size_t>(rows * out));
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < out; ++c)
+            for (int64_t i = 0; i < k; ++i) sums[r * out + c] += int32_t{x[r * k + i]} * w[c * k + i];
+        const std::vector<float> ones(static_cast<std::size_t>(std::max(rows, out)), 1.0f);
+        const std::vector<std::int32_t> zeros(ones.size(), 0);
+        std::vector<float> y(static_cast<std::size_t>(rows * out), -1.0f);
+        ops::gemm_u8s8_panels(x.data(), rows, k, k, panels.data(), c0, c1,
+                              {ones.data(), zeros.data(), ones.data(), zeros.data(), nullptr}, y.data(), out);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < out; ++c)
+            ASSERT_EQ(y[r * out + c], c >= c0 && c < c1 ? static_cast<float>(sums[r * out + c]) : -1.0f)
+                << "rows=" << rows << " k=" << k << " out=" << out << " [" << c0 << ", " << c1 << ") r=" << r << " c=" << c;
+
+        std::vector<float> scale(static_cast<std::size_t>(rows)), weight_scale(static_cast<std::size_t>(out)), bias(weight_scale.size());
+        std::vector<std::int32_t> zero(scale.size()), row_sum(weight_scale.size());
+        for (auto& v : scale) v = positive(rng);
+        for (auto& v : weight_scale) v = positive(rng);
+        for (auto& v : bias) v = positive(rng) - 0.5f;
+        for (auto& v : zero) v = u8(rng);
+        for (int64_t c = 0; c < out; ++c)
+          for (int64_t i = 0; i < k; ++i) row_sum[c] += w[c * k + i];
+        std::vector<float> expected(y.size());
+        ops::dequantize_columns(sums.data(), rows, c0, c1, out, scale.data(), zero.data(), weight_scale.data(),
+                                row_sum.data(), bias.data(), expected.data());
+        ops::gemm_u8s8_panels(x.data(), rows, k, k, panels.data(), c0, c1,
+                              {scale.data(), zero.data(), weight_scale.data(), row_sum.data(), bias.data()}, y.data(), out);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = c0; c < c1; ++c) {
+            const float e = expected[r * out + c];
+            ASSERT_NEAR(y[r * out + c], e, 1e-6f * std::max(1.0f, std::abs(e)))
+                << "dequantized: rows=" << rows << " k=" << k << " out=" << out << " r=" << r << " c=" << c;
+          }
+      }
 }
 
 // The panel kernel: 16- and 24-token panels and padded ones (m = 1..57),
@@ -506,8 +590,10 @@ struct LoweredLinear {
   std::vector<std::int32_t> sum;
   ops::Linear linear;
 
+  // panels: int8 weights packed into VNNI panels, as loading does where the
+  // int8 kernels take VNNI.
   LoweredLinear(const std::vector<float>& w, const float* bias, int64_t in, int64_t out, bool input_major,
-                ops::Precision precision) {
+                ops::Precision precision, bool panels = false) {
     linear = ops::Linear::fp32(w.data(), bias, in, out, input_major);
     linear.precision = precision;
     if (precision == ops::Precision::kBf16) {
@@ -522,6 +608,13 @@ struct LoweredLinear {
       linear.weight_int8 = q.data();
       linear.weight_scale = scale.data();
       linear.weight_sum = sum.data();
+      if (panels) {
+        std::vector<std::int8_t> packed(static_cast<std::size_t>(ops::int8_panel_bytes(out, in)));
+        ops::pack_int8_panels(q.data(), out, in, packed.data());
+        q = std::move(packed);
+        linear.weight_int8 = nullptr;
+        linear.weight_int8_panels = q.data();
+      }
     }
   }
 };
@@ -536,21 +629,25 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
   // bf16 keeps 8 bits of mantissa (relative 2^-9 per value): 1% of the output
   // scale. int8: the rounding bound computed per output below.
   const double tolerance = 0.01;
-  // int8 up to small_int8_gemm_rows() rows runs the own kernel (VNNI on
-  // AVX-512 CPUs that have it, else the AVX2 one), above it oneDNN's GEMM. K = 40, 96, 128, 200, 256: tails of every length class.
+  // int8 on row-major weights: up to small_int8_gemm_rows() rows the own
+  // AVX2 kernel, above it oneDNN's GEMM;
+  // weights in VNNI panels (where the CPU has VNNI) the panel kernel at
+  // every row count. K = 40, 96, 128, 200, 256: tails of every length class.
   const ops::Isa original = ops::active_isa();
   for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512})
+  for (bool panels : {false, true})
   for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}, {200, 77}})
     for (int64_t rows : {1, 3, 5, 17, 32, 64})
       for (bool input_major : {false, true}) {
         if (!ops::cpu_supports(isa)) continue;
         ops::set_isa(isa);
+        if (panels && (GetParam() != ops::Precision::kInt8 || !ops::int8_uses_vnni())) continue;
         const auto w = random_values(static_cast<std::size_t>(in * out), rng);
         const auto bias = random_values(static_cast<std::size_t>(out), rng);
         auto x = random_values(static_cast<std::size_t>(rows * in), rng);
         for (std::size_t i = 0; i < x.size(); i += 7) x[i] = std::abs(x[i]) * 3;  // skewed, like GELU outputs
         const auto reference = ops::Linear::fp32(w.data(), bias.data(), in, out, input_major);
-        const LoweredLinear lowered(w, bias.data(), in, out, input_major, GetParam());
+        const LoweredLinear lowered(w, bias.data(), in, out, input_major, GetParam(), panels);
         std::vector<float> expected(static_cast<std::size_t>(rows * out)), actual(expected.size());
         reference.apply(x.data(), rows, expected.data());
         lowered.linear.apply(x.data(), rows, actual.data());
@@ -578,7 +675,7 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
             const std::size_t at = static_cast<std::size_t>(r * out + c);
             ASSERT_NEAR(actual[at], expected[at], allowed + 1e-5)
                 << ops::precision_name(GetParam()) << " in=" << in << " out=" << out << " rows=" << rows
-                << " input_major=" << input_major << " isa=" << ops::isa_name(isa) << " at " << at;
+                << " input_major=" << input_major << " isa=" << ops::isa_name(isa) << " panels=" << panels << " at " << at;
           }
       }
   ops::set_isa(original);
@@ -649,17 +746,20 @@ namespace snapformer {
 namespace {
 
 // The fused epilogue gives what a separate activation pass gives, on
-// every path: fp32 small-row and BLAS, int8 VNNI kernel and oneDNN, bf16.
+// every path: fp32 small-row and BLAS, int8 row-major (own kernel and
+// oneDNN) and in VNNI panels, bf16.
 TEST(Linear, FusedActivationEqualsASeparatePass) {
   std::mt19937 rng(13);
   const int64_t in = 96, out = 300;
   const auto w = random_values(static_cast<std::size_t>(in * out), rng);
   const auto bias = random_values(static_cast<std::size_t>(out), rng);
   for (ops::Precision precision : {ops::Precision::kFp32, ops::Precision::kInt8, ops::Precision::kBf16})
+    for (bool panels : {false, true})
     for (int64_t rows : {1, 7, 40, 70})
       for (bool input_major : {false, true}) {
         if (precision == ops::Precision::kBf16 && !ops::cpu_supports(ops::Isa::kAvx512)) continue;
-        const LoweredLinear lowered(w, bias.data(), in, out, input_major, precision);
+        if (panels && (precision != ops::Precision::kInt8 || !ops::int8_uses_vnni())) continue;
+        const LoweredLinear lowered(w, bias.data(), in, out, input_major, precision, panels);
         const auto x = random_values(static_cast<std::size_t>(rows * in), rng);
         std::vector<float> separate(static_cast<std::size_t>(rows * out)), fused(separate.size());
         lowered.linear.apply(x.data(), rows, separate.data());
@@ -668,7 +768,7 @@ TEST(Linear, FusedActivationEqualsASeparatePass) {
         // Equal up to the vectorized GELU's error (segment tails take the scalar std::erf).
         for (std::size_t i = 0; i < fused.size(); ++i)
           ASSERT_NEAR(fused[i], separate[i], 2e-6 * std::max(1.0f, std::abs(separate[i])))
-              << ops::precision_name(precision) << " rows=" << rows << " at " << i;
+              << ops::precision_name(precision) << " panels=" << panels << " rows=" << rows << " at " << i;
       }
 }
 

@@ -10,6 +10,7 @@
 
 #include "cli_util.h"
 #include "io/safetensors.h"
+#include "ops/cpu.h"
 #include "tasks/likelihood.h"
 #include "tasks/pipeline.h"
 #include "tasks/quantized_folder.h"
@@ -128,6 +129,71 @@ TEST_F(QuantizedFolder, LoadsInItsPrecisionWithTheSameNumbers) {
       EXPECT_FALSE(file.find("encoder.layers.0.ffn.linear_in.weight"));
       EXPECT_FALSE(file.find("encoder.layers.0.ffn.linear_out.weight"));
     }
+  }
+}
+
+// Restores the active instruction set when it goes out of scope.
+struct IsaGuard {
+  ops::Isa saved = ops::active_isa();
+  ~IsaGuard() { ops::set_isa(saved); }
+};
+
+// int8 folders store a layer's weights as the writing CPU's kernels read
+// them: VNNI panels where they take VNNI, else rows. Either loads on either
+// kind of CPU (in place when it matches, else converted) with the numbers of
+// quantizing at load there; a panels tensor of the wrong shape is named.
+TEST_F(QuantizedFolder, Int8PanelsAndRowsLoadOnEitherKindOfCpu) {
+  const IsaGuard guard;
+  if (!ops::cpu_supports(ops::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512";
+  ops::set_isa(ops::Isa::kAvx512);
+  if (!ops::int8_uses_vnni()) GTEST_SKIP() << "no AVX512-VNNI";
+  const std::string model = repo_model("lang-id-bert");
+  const std::string layer = "bert.encoder.layer.0.attention.self.query.weight";
+  const TaskInput input{.text = "der schnelle braune Fuchs springt"};
+  for (ops::Isa writer : {ops::Isa::kAvx512, ops::Isa::kAvx2}) {
+    ops::set_isa(writer);
+    const fs::path out = dir_ / ops::isa_name(writer);
+    write_quantized_folder(model, ops::Precision::kInt8, out.string());
+    {
+      const SafetensorsFile file((out / "model.safetensors").string());
+      EXPECT_EQ(file.find(layer + ".int8_panels") != nullptr, writer == ops::Isa::kAvx512) << ops::isa_name(writer);
+      EXPECT_EQ(file.find(layer + ".int8") != nullptr, writer == ops::Isa::kAvx2) << ops::isa_name(writer);
+    }
+    for (ops::Isa reader : {ops::Isa::kAvx512, ops::Isa::kAvx2}) {
+      ops::set_isa(reader);
+      const auto at_load = Pipeline::load(model, false, LoadOptions{ops::Precision::kInt8});
+      const auto stored = Pipeline::load(out.string());
+      const auto a = at_load->forward(input), b = stored->forward(input);
+      ASSERT_EQ(a.logits.size(), b.logits.size());
+      for (std::size_t i = 0; i < a.logits.size(); ++i)
+        ASSERT_EQ(a.logits[i], b.logits[i]) << "written " << ops::isa_name(writer) << ", read "
+                                            << ops::isa_name(reader) << ", at " << i;
+    }
+  }
+  // A panels tensor whose first two dimensions are swapped (same bytes, the
+  // header as long as before): its name and shape, not a crash.
+  const fs::path file = dir_ / "avx512" / "model.safetensors";
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const auto at = bytes.find("\"" + layer + ".int8_panels\"");
+  ASSERT_NE(at, std::string::npos);
+  const std::size_t open = bytes.find("\"shape\":[", at) + 9, close = bytes.find(']', open);
+  const std::string dims = bytes.substr(open, close - open);  // "panels,groups,64"
+  const std::size_t comma = dims.find(',');
+  const std::size_t second = dims.find(',', comma + 1);
+  bytes.replace(open, close - open,
+                dims.substr(comma + 1, second - comma - 1) + "," + dims.substr(0, comma) + dims.substr(second));
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  ops::set_isa(ops::Isa::kAvx512);
+  try {
+    Pipeline::load(file.parent_path().string());
+    FAIL() << "loaded a panels tensor of the wrong shape";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr(layer + ".int8_panels"));
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("shape"));
   }
 }
 

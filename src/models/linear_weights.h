@@ -8,14 +8,20 @@
 //         quantize --dtype bf16`), else converted at load.
 //   int8  int8 [out, in] + per-channel scales and sums: in place from a
 //         folder written by `snapformer quantize --dtype int8`, else
-//         quantized at load from F32/F16/BF16.
+//         quantized at load from F32/F16/BF16. Where the int8 kernels take
+//         VNNI (ops::int8_uses_vnni()), a GEMM layer's weights are packed
+//         into VNNI panels (ops/int8_panels.h) instead, and only those are
+//         kept (Linear::weight_int8 null); load_rows() never packs.
 //
 // Converted sources are released from resident memory as soon as they are
 // converted (Weights::release), so an int8 model does not keep both copies.
 //
 // Pre-converted tensors are named after the layer's weight with a suffix
 // (lowered_tensor_names): NAME.weight.bf16 [out, in] BF16; NAME.weight.int8
-// [out, in] I8, NAME.weight.scale [out] F32, NAME.weight.sum [out] I32.
+// [out, in] I8 or NAME.weight.int8_panels (the same weights in VNNI panels,
+// ops::int8_panel_shape; written where the writing CPU packs them, loaded
+// in place where the loading CPU does, else unpacked), NAME.weight.scale
+// [out] F32, NAME.weight.sum [out] I32.
 //
 // Ownership: Linears returned by load() borrow from this object and from
 // `weights`; both must outlive them. Not thread-safe (load time only).
@@ -23,6 +29,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -52,6 +59,11 @@ class LinearWeights {
   ops::Linear load(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias,
                    bool input_major = false);
 
+  // As load() for int8 weights read as a table of rows, never packed into
+  // panels (UltraFastBERT's tree nodes: fff.h reads one row per node).
+  ops::Linear load_rows(const std::vector<std::string>& base_names, int64_t in, int64_t out,
+                        bool input_major = false);
+
   // True when the folder stores the layer (its float weight, or a converted copy).
   bool contains(const std::vector<std::string>& base_names) const;
 
@@ -61,16 +73,27 @@ class LinearWeights {
   ops::Linear tied(const std::string& base_name, const FloatTensor& weight, const float* bias);
 
  private:
+  // How a layer's int8 weights are read: by the GEMM (packed into panels
+  // where int8_panels_) or as rows.
+  enum class Use { kGemm, kRowTable };
+
+  ops::Linear load_layer(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias,
+                         bool input_major, Use use);
   // Fills the bf16/int8 fields of `linear` from pre-converted tensors named
   // after `base`; false when the folder has none.
-  bool load_lowered(const std::string& base, ops::Linear& linear);
+  bool load_lowered(const std::string& base, Use use, ops::Linear& linear);
   // Converts float32 weights into owned buffers.
-  void lower(const float* weight, bool input_major, ops::Linear& linear);
+  void lower(const float* weight, bool input_major, Use use, ops::Linear& linear);
+  // Sets weight_int8 to `rows` (borrowed), or weight_int8_panels to an owned
+  // packed copy of them.
+  void set_int8(const std::int8_t* rows, Use use, ops::Linear& linear);
 
   Weights& weights_;
   ops::Precision precision_;
+  bool int8_panels_;  // int8 GEMM layers are packed into VNNI panels
   std::deque<std::vector<std::uint16_t>> bf16_;
   std::deque<std::vector<std::int8_t>> int8_;
+  std::deque<std::unique_ptr<std::int8_t[]>> panels_;
   std::deque<std::vector<float>> scales_;
   std::deque<std::vector<std::int32_t>> sums_;
   std::vector<LoweredLayer> lowered_;
@@ -78,7 +101,7 @@ class LinearWeights {
 
 // The tensor names a quantized folder stores for the layer `base`.
 struct LoweredTensorNames {
-  std::string bf16, int8, scale, sum;
+  std::string bf16, int8, int8_panels, scale, sum;
 };
 LoweredTensorNames lowered_tensor_names(const std::string& base);
 

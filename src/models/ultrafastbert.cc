@@ -54,8 +54,8 @@ UltraFastBertModel::UltraFastBertModel(const std::string& directory, ModelConfig
         // W_out [h, nodes] read input-major, so its rows are per node too),
         // through LinearWeights: quantized at load, or read in place from a
         // `snapformer quantize` folder, which stores them this way.
-        const ops::Linear in_rows = linears_->load({p + "ffn.linear_in"}, h, width, /*bias=*/false);
-        const ops::Linear out_rows = linears_->load({p + "ffn.linear_out"}, h, width, /*bias=*/false, /*input_major=*/true);
+        const ops::Linear in_rows = linears_->load_rows({p + "ffn.linear_in"}, h, width);
+        const ops::Linear out_rows = linears_->load_rows({p + "ffn.linear_out"}, h, width, /*input_major=*/true);
         layer.fff = {nullptr, bias, nullptr, nullptr, h, config_.fff_depth, config_.fff_trees};
         layer.fff.in_int8 = in_rows.weight_int8;
         layer.fff.in_scale = in_rows.weight_scale;

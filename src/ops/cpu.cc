@@ -89,7 +89,7 @@ std::string describe_kernels() {
   line += isa_name(gemm);
   if (gemm != isa) line += " (512-bit operations run in two halves)";
   line += "; int8: ";
-  line += isa == Isa::kPortable ? "portable" : int8_uses_vnni() ? "avx512-vnni" : "avx2";
+  line += isa == Isa::kPortable ? "portable" : int8_uses_vnni() ? "avx512-vnni (weights in VNNI panels)" : "avx2";
   return line;
 }
 

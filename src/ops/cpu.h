@@ -28,11 +28,12 @@ void set_isa(Isa isa);
 Isa gemm_isa();
 bool cpu_supports(Isa isa);
 // Whether the int8 kernels take their AVX512-VNNI form (64 products per
-// VPDPBUSD): AVX-512 is the active ISA and the CPU has VNNI and BW.
+// VPDPBUSD; loading then packs int8 weights into VNNI panels, int8_panels.h):
+// AVX-512 is the active ISA and the CPU has VNNI and BW.
 bool int8_uses_vnni();
 // One line naming the kernels this process runs, for `snapformer version`:
 // e.g. "avx512; fp32 GEMM and attention: avx2 (512-bit operations run in two
-// halves); int8: avx512-vnni".
+// halves); int8: avx512-vnni (weights in VNNI panels)".
 std::string describe_kernels();
 
 }  // namespace snapformer::ops

@@ -37,8 +37,11 @@ struct Linear {
   const std::uint16_t* weight_bf16 = nullptr;
 
   // int8: [out, in] quantized per output channel (quantize.h), with the
-  // channel scales and the channels' sums of quantized values.
+  // channel scales and the channels' sums of quantized values; on CPUs whose
+  // int8 kernels take VNNI, the same weights in VNNI panels instead
+  // (int8_panels.h: weight_int8 null, weight_int8_panels set).
   const std::int8_t* weight_int8 = nullptr;
+  const std::int8_t* weight_int8_panels = nullptr;
   const float* weight_scale = nullptr;
   const std::int32_t* weight_sum = nullptr;
 

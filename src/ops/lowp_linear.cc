@@ -1,11 +1,12 @@
 // The bf16 and int8 paths of Linear::apply (see precision.h).
 //
 // Both split the output columns into one contiguous slice per pool thread and
-// run one GEMM per slice on the plain [out, in] weights, read in place (no
-// per-model packing, so pre-converted folders load in place): int8 through
-// the own kernel (VNNI or AVX2) up to small_int8_gemm_rows() rows and oneDNN's integer GEMM
-// above (u8·s8 -> s32), bf16 through a oneDNN matmul primitive with a
-// run-time row count.
+// run one GEMM per slice. int8 weights in VNNI panels (packed at load on
+// CPUs with VNNI) go through the panel kernel at every row count
+// (int8_panels.h); plain [out, in] int8 weights, read in place, through the
+// own kernel (AVX2) up to small_int8_gemm_rows() rows and oneDNN's integer
+// GEMM above (u8·s8 -> s32). bf16 runs a oneDNN matmul primitive with a
+// run-time row count on the plain [out, in] weights.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <tuple>
 #include <vector>
 
+#include "ops/int8_panels.h"
 #include "ops/linear.h"
 #include "ops/onednn.h"
 #include "ops/quantize.h"
@@ -136,22 +138,31 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
   thread_local std::vector<std::uint8_t> q_scratch;
   thread_local std::vector<float> scale_scratch;
   thread_local std::vector<std::int32_t> zero_scratch, acc_scratch;
-  q_scratch.resize(static_cast<std::size_t>(rows * in));
+  // 3 bytes of slack: the panel kernel reads rows in 4-byte groups.
+  q_scratch.resize(static_cast<std::size_t>(rows * in + 3));
   scale_scratch.resize(static_cast<std::size_t>(rows));
   zero_scratch.resize(static_cast<std::size_t>(rows));
-  acc_scratch.resize(static_cast<std::size_t>(rows * out));
+  if (linear.weight_int8_panels == nullptr) acc_scratch.resize(static_cast<std::size_t>(rows * out));
   std::uint8_t* const x_q = q_scratch.data();
   float* const x_scale = scale_scratch.data();
   std::int32_t* const x_zero = zero_scratch.data();
   std::int32_t* const acc = acc_scratch.data();
-  // Few rows: the in-place kernel; more: oneDNN's GEMM (packs, then runs at peak).
-  const bool small_rows = rows <= small_int8_gemm_rows();
-  const int levels = small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
+  // Panels: their kernel at any row count. Plain weights: few rows, the
+  // in-place kernel; more, oneDNN's GEMM (packs, then runs at peak).
+  const bool panels = linear.weight_int8_panels != nullptr;
+  const bool small_rows = !panels && rows <= small_int8_gemm_rows();
+  const int levels = panels ? 255 : small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
   });
   for_each_slice(out, [&](int64_t c0, int64_t c1) {
     use_one_openmp_thread();
+    if (panels) {
+      const Int8Dequantize dequantize{x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias};
+      gemm_u8s8_panels(x_q, rows, in, in, linear.weight_int8_panels, c0, c1, dequantize, y, out);
+      activate_columns(then, y, rows, out, c0, c1);
+      return;
+    }
     if (small_rows) {
       small_gemm_u8s8(x_q, rows, in, linear.weight_int8, c0, c1, acc, out);
       dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,

@@ -12,82 +12,6 @@ namespace snapformer::ops {
 
 namespace {
 
-constexpr int kRowBlock = 4;     // input rows per pass over a weight block
-constexpr int kColumnBlock = 4;  // weight rows (outputs) per block
-
-#define SNAPFORMER_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
-
-// The 16 horizontal sums of v[0..15], in order, in one vector: pairs of
-// 32-bit lanes, then of 64-bit lanes, then of 128-bit lanes are added while
-// interleaving the sources (~45 instructions instead of 16 full reductions).
-// (GCC 12 warns that the unpack intrinsics' internal _mm512_undefined_epi32()
-// is uninitialized: a false positive, silenced for this function only.)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning (Clang builds the fuzzers)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-SNAPFORMER_VNNI inline __attribute__((always_inline)) __m512i sum_lanes_of_16(const __m512i* v) {
-  __m512i pairs[8], quads[4], halves[2];
-  for (int i = 0; i < 8; ++i)
-    pairs[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-  for (int i = 0; i < 4; ++i)
-    quads[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(pairs[2 * i], pairs[2 * i + 1]),
-                                _mm512_unpackhi_epi64(pairs[2 * i], pairs[2 * i + 1]));
-  // Each 128-bit lane of quads[i] now holds partial sums of sources 4i..4i+3.
-  for (int i = 0; i < 2; ++i)
-    halves[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(quads[2 * i], quads[2 * i + 1], 0x88),
-                                 _mm512_shuffle_i32x4(quads[2 * i], quads[2 * i + 1], 0xDD));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(halves[0], halves[1], 0x88),
-                          _mm512_shuffle_i32x4(halves[0], halves[1], 0xDD));
-}
-
-// The sum of v's 16 lanes.
-SNAPFORMER_VNNI std::int32_t sum_lanes_of(__m512i v) { return _mm512_reduce_add_epi32(v); }
-#pragma GCC diagnostic pop
-
-// One 64-byte step of K for every (row, column) of a block, its weight rows
-// `spread` rows apart. Masked loads only for the tail: on this CPU they are
-// several times slower than plain ones.
-template <int kRows, int kColumns, bool kMasked>
-SNAPFORMER_VNNI inline __attribute__((always_inline)) void step(const std::uint8_t* x, int64_t k, const std::int8_t* w,
-                                                                int64_t spread, __mmask64 mask, bool prefetch,
-                                                                __m512i* sums) {
-  __m512i weights[kColumns];
-  for (int c = 0; c < kColumns; ++c)
-    weights[c] = kMasked ? _mm512_maskz_loadu_epi8(mask, w + c * spread * k) : _mm512_loadu_si512(w + c * spread * k);
-  // The next block's rows (the row after each), while this one is
-  // multiplied (prefetches do not fault).
-  if (prefetch)
-    for (int c = 0; c < kColumns; ++c) _mm_prefetch(reinterpret_cast<const char*>(w + (c * spread + 1) * k), _MM_HINT_T0);
-  for (int r = 0; r < kRows; ++r) {
-    const __m512i inputs = kMasked ? _mm512_maskz_loadu_epi8(mask, x + r * k) : _mm512_loadu_si512(x + r * k);
-    for (int c = 0; c < kColumns; ++c)
-      sums[r * kColumnBlock + c] = _mm512_dpbusd_epi32(sums[r * kColumnBlock + c], inputs, weights[c]);
-  }
-}
-
-// acc[r, c * spread] for c < kColumns and kRows rows (both <= 4): weight rows
-// w + c * spread * k.
-template <int kRows, int kColumns>
-SNAPFORMER_VNNI void block(const std::uint8_t* x, int64_t k, const std::int8_t* w, int64_t spread, std::int32_t* acc,
-                           int64_t stride, bool prefetch) {
-  // Zeroed by 16 vector stores, and the sums' reduction inlined: a range-for
-  // here became a REP STOSQ of 1 KB, 9-10% of the block's samples (bert-base
-  // int8 at 32 tokens, Zen 4), and the reduction's call spilled the sums
-  // (7%); 1 thread, 3 alternating rounds: 24.4-24.5 -> 23.0-23.5 ms.
-  __m512i sums[kRowBlock * kColumnBlock];
-#pragma GCC unroll 16
-  for (int j = 0; j < kRowBlock * kColumnBlock; ++j) sums[j] = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 64 <= k; i += 64) step<kRows, kColumns, false>(x + i, k, w + i, spread, 0, prefetch, sums);
-  if (i < k) step<kRows, kColumns, true>(x + i, k, w + i, spread, (__mmask64{1} << (k - i)) - 1, false, sums);
-  alignas(64) std::int32_t totals[kRowBlock * kColumnBlock];
-  _mm512_store_si512(totals, sum_lanes_of_16(sums));
-  for (int r = 0; r < kRows; ++r)
-    for (int c = 0; c < kColumns; ++c) acc[r * stride + c * spread] = totals[r * kColumnBlock + c];
-}
-
 // Calls visit.template operator()<R>(r) for the row blocks of `rows`: R =
 // kBlockRows while whole blocks remain, then once for the remainder (< 4).
 template <int kBlockRows, typename Visit>
@@ -103,16 +27,6 @@ inline void visit_row_blocks(int64_t rows, const Visit& visit) {
   }
 }
 
-template <int kColumns>
-SNAPFORMER_VNNI void column_block(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t spread,
-                                  std::int32_t* acc, int64_t stride) {
-  visit_row_blocks<kRowBlock>(rows, [&]<int kRows>(int64_t r) {
-    block<kRows, kColumns>(x + r * k, k, w, spread, acc + r * stride, stride, r == 0);
-  });
-}
-
-// ---- AVX2 (no VNNI) -----------------------------------------------------------
-//
 // Without VNNI the u8·s8 step is VPMADDUBSW (16-bit sums of product pairs)
 // then VPMADDWD by ones (32-bit sums of those pairs). The 16-bit pair sums
 // saturate unless 2·x·|w| <= 32767, so activations get 7 bits (x <= 127,
@@ -283,60 +197,6 @@ SNAPFORMER_AVX2 void small_gemm_u8s8_avx2(const std::uint8_t* x, int64_t rows, i
   avx2_one_row<kOneRowStreams>(widened.data(), k, w, c0, c1, acc);
 }
 
-// One input row with VNNI: as avx2_one_row (S weight rows far apart per
-// step), 64 products per VPDPBUSD on the 8-bit activations as they are.
-// Before, one row went through the 4-row blocks below with their 4 weight
-// rows adjacent (one stream in pieces): GPT-2 int8 decoding on Zen 4, 1
-// thread, 12.9-14.3 -> 6.4-6.8 ms per token together with the quarters
-// below; this kernel alone against the quarters' blocks for one row 4.9-5.7
-// vs 5.5-6.3 ms, and the AVX2 widened kernel 5.5-5.8 ms (docs/BENCHMARKS.md).
-template <int S>
-SNAPFORMER_VNNI void vnni_one_row(const std::uint8_t* x, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
-                                  std::int32_t* acc) {
-  const int64_t part = (c1 - c0) / S, k64 = k / 64 * 64;
-  const __mmask64 tail = (__mmask64{1} << (k - k64)) - 1;
-  for (int64_t j = 0; j < part; ++j) {
-    const std::int8_t* rows[S];
-    __m512i sums[S];
-#pragma GCC unroll 8
-    for (int s = 0; s < S; ++s) {
-      rows[s] = w + (c0 + s * part + j) * k;
-      sums[s] = _mm512_setzero_si512();
-    }
-    for (int64_t i = 0; i < k64; i += 64) {
-      const __m512i inputs = _mm512_loadu_si512(x + i);
-#pragma GCC unroll 8
-      for (int s = 0; s < S; ++s) {
-        _mm_prefetch(reinterpret_cast<const char*>(rows[s] + i + kOneRowPrefetchBytes), _MM_HINT_T0);
-        sums[s] = _mm512_dpbusd_epi32(sums[s], inputs, _mm512_loadu_si512(rows[s] + i));
-      }
-    }
-#pragma GCC unroll 8
-    for (int s = 0; s < S; ++s) {
-      if (k64 < k)
-        sums[s] = _mm512_dpbusd_epi32(sums[s], _mm512_maskz_loadu_epi8(tail, x + k64),
-                                      _mm512_maskz_loadu_epi8(tail, rows[s] + k64));
-      acc[c0 + s * part + j] = sum_lanes_of(sums[s]);
-    }
-  }
-  if constexpr (S > 1) vnni_one_row<1>(x, k, w, c0 + S * part, c1, acc);  // the rows left over
-}
-
-// Several rows: blocks of 4 weight rows taken from the 4 quarters of
-// [c0, c1) (4 sequential streams far apart, as the one-row kernel), the
-// rows left over one at a time. Against 4 adjacent rows (Zen 4, 1 thread,
-// alternating): bert-base int8 at 8 tokens 12.8-15.9 -> 7.7-9.9 ms, GPT-2
-// int8 time to first token (6 tokens) 16.9-17.2 -> 9.6-10.0 ms. The
-// crossover to oneDNN stays at 32 rows (equal there, oneDNN ahead at 48-64).
-SNAPFORMER_VNNI void small_gemm_u8s8_vnni(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w,
-                                          int64_t c0, int64_t c1, std::int32_t* acc, int64_t stride) {
-  if (rows == 1) return vnni_one_row<kOneRowStreams>(x, k, w, c0, c1, acc);
-  const int64_t quarter = (c1 - c0) / kColumnBlock;
-  for (int64_t c = c0; c < c0 + quarter; ++c)
-    column_block<kColumnBlock>(x, rows, k, w + c * k, quarter, acc + c, stride);
-  for (int64_t c = c0 + kColumnBlock * quarter; c < c1; ++c) column_block<1>(x, rows, k, w + c * k, 1, acc + c, stride);
-}
-
 }  // namespace
 
 int64_t small_int8_gemm_rows() {
@@ -346,15 +206,13 @@ int64_t small_int8_gemm_rows() {
     return rows != nullptr ? std::atoll(rows) : int64_t{-1};
   }();
   if (active_isa() == Isa::kPortable) return 0;
-  if (forced >= 0) return forced;
-  return int8_uses_vnni() ? kSmallInt8GemmRows : kSmallInt8GemmRowsAvx2;
+  return forced >= 0 ? forced : kSmallInt8GemmRows;
 }
 
-int small_int8_gemm_levels(int64_t rows) { return int8_uses_vnni() || rows == 1 ? 255 : 127; }
+int small_int8_gemm_levels(int64_t rows) { return rows == 1 ? 255 : 127; }
 
 void small_gemm_u8s8(const std::uint8_t* x, int64_t rows, int64_t k, const std::int8_t* w, int64_t c0, int64_t c1,
                      std::int32_t* acc, int64_t stride) {
-  if (int8_uses_vnni()) return small_gemm_u8s8_vnni(x, rows, k, w, c0, c1, acc, stride);
   small_gemm_u8s8_avx2(x, rows, k, w, c0, c1, acc, stride);
 }
 

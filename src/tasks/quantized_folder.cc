@@ -7,6 +7,7 @@
 
 #include "io/safetensors_writer.h"
 #include "models/linear_weights.h"
+#include "ops/int8_panels.h"
 #include "tasks/pipeline.h"
 #include "util/error.h"
 #include "util/json_file.h"
@@ -22,7 +23,9 @@ bool is_weights_file(const fs::path& path) {
   return path.extension() == ".safetensors" || name == "model.safetensors.index.json";
 }
 
-// The lowered tensors of one layer, borrowed from the loaded model.
+// The lowered tensors of one layer, borrowed from the loaded model: int8
+// weights as the model holds them (rows, or VNNI panels where this CPU's
+// int8 kernels read those: such a folder loads in place on CPUs like it).
 void add_lowered(const LinearWeights::LoweredLayer& layer, std::vector<TensorToWrite>& tensors) {
   const LoweredTensorNames names = lowered_tensor_names(layer.base);
   const ops::Linear& l = layer.linear;
@@ -32,7 +35,11 @@ void add_lowered(const LinearWeights::LoweredLayer& layer, std::vector<TensorToW
     tensors.push_back({names.bf16, DType::BF16, {l.out, l.in}, l.weight_bf16, weights * 2});
     return;
   }
-  tensors.push_back({names.int8, DType::I8, {l.out, l.in}, l.weight_int8, weights});
+  if (l.weight_int8_panels != nullptr)
+    tensors.push_back({names.int8_panels, DType::I8, ops::int8_panel_shape(l.out, l.in), l.weight_int8_panels,
+                       static_cast<std::size_t>(ops::int8_panel_bytes(l.out, l.in))});
+  else
+    tensors.push_back({names.int8, DType::I8, {l.out, l.in}, l.weight_int8, weights});
   tensors.push_back({names.scale, DType::F32, {l.out}, l.weight_scale, channels * 4});
   tensors.push_back({names.sum, DType::I32, {l.out}, l.weight_sum, channels * 4});
 }
@@ -54,7 +61,7 @@ QuantizeReport write_quantized_folder(const std::string& in_dir, ops::Precision 
   for (const auto& layer : linears.lowered_layers()) {
     if (!layer.replaced_tensor.empty()) dropped.insert(layer.replaced_tensor);
     const LoweredTensorNames names = lowered_tensor_names(layer.base);
-    dropped.insert({names.bf16, names.int8, names.scale, names.sum});
+    dropped.insert({names.bf16, names.int8, names.int8_panels, names.scale, names.sum});
     add_lowered(layer, tensors);
     ++report.layers;
   }
