@@ -37,14 +37,24 @@ struct Operands {
 // the columns in `last` only. The int32 sums are dequantized as they leave
 // the registers (no int32 pass through memory).
 //
-// No software prefetch: the hardware prefetcher keeps up with these
-// streams, and prefetching 1 KB ahead as the in-place kernels do
+// `next`: panels (same spread) to fetch into L2 meanwhile, one line per
+// panel and group. The first block over a set of panels reads them from
+// memory and waits on it (8 rows use each byte 8 times: ~30 GB/s at the
+// VNNI peak, more than one core reads); the next blocks find them in L2 and
+// leave memory idle, so the second block fetches the panels that follow;
+// with 2-8 rows (one block) the first does. bert-base int8, 1 thread,
+// alternating rounds, medians: 32 tokens 16.2 -> 15.1 ms (into L1 instead:
+// no gain), 8 tokens 5.7 -> 4.6 ms; GPT-2 int8 time to first token (6
+// rows) 6.8-7.5 -> 5.7-6.1 ms. One row (decoding) fetches nothing. Nor is
+// there a prefetch ahead within the panels being read: the hardware
+// prefetcher keeps up with those streams, and prefetching 1 KB ahead as the
+// in-place kernels do
 // (small_gemm_int8.h) made them slower (layers from memory, 1 thread,
 // medians: 2-16 rows 768x768 33-43 -> 28-39 us, GPT-2's LM head for one row
 // 2.1-2.3 -> 1.65-1.78 ms together with the one-row order below).
 template <int R, int P>
 SNAPFORMER_VNNI void panel_block(const Operands& o, int64_t r0, const std::int8_t* w, int64_t spread, int64_t column,
-                                 int64_t column_spread, __mmask16 last) {
+                                 int64_t column_spread, __mmask16 last, const std::int8_t* next) {
   const std::uint8_t* x = o.x + r0 * o.x_stride;
   __m512i sums[R][P];
 #pragma GCC unroll 8
@@ -54,7 +64,10 @@ SNAPFORMER_VNNI void panel_block(const Operands& o, int64_t r0, const std::int8_
   for (int64_t g = 0; g < o.groups; ++g) {
     __m512i weights[P];
 #pragma GCC unroll 4
-    for (int p = 0; p < P; ++p) weights[p] = _mm512_loadu_si512(w + p * spread + g * kGroupBytes);
+    for (int p = 0; p < P; ++p) {
+      weights[p] = _mm512_loadu_si512(w + p * spread + g * kGroupBytes);
+      if (next != nullptr) _mm_prefetch(reinterpret_cast<const char*>(next + p * spread + g * kGroupBytes), _MM_HINT_T1);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       std::int32_t four;  // x[r, 4g .. 4g + 4), as one lane to broadcast
@@ -89,14 +102,18 @@ SNAPFORMER_VNNI void panel_block(const Operands& o, int64_t r0, const std::int8_
 }
 
 // Rows [r0, rows) against P panels (spread bytes apart; their outputs
-// column_spread columns apart): blocks of kBlockRows rows, then the rest.
+// column_spread columns apart): blocks of kBlockRows rows, then the rest;
+// one block fetches `next` (panel_block).
 template <int P, int R = kBlockRows>
 SNAPFORMER_VNNI void rows_against(const Operands& o, int64_t r0, int64_t rows, const std::int8_t* w, int64_t spread,
-                                  int64_t column, int64_t column_spread, __mmask16 last) {
+                                  int64_t column, int64_t column_spread, __mmask16 last, const std::int8_t* next) {
   int64_t r = r0;
-  for (; r + R <= rows; r += R) panel_block<R, P>(o, r, w, spread, column, column_spread, last);
+  // The block that fetches `next`: the second, or the first of 2-8 rows.
+  const int64_t fetching = rows > kBlockRows ? kBlockRows : rows > 1 ? 0 : -1;
+  for (; r + R <= rows; r += R)
+    panel_block<R, P>(o, r, w, spread, column, column_spread, last, r == fetching ? next : nullptr);
   if constexpr (R > 1) {
-    if (r < rows) rows_against<P, R - 1>(o, r, rows, w, spread, column, column_spread, last);
+    if (r < rows) rows_against<P, R - 1>(o, r, rows, w, spread, column, column_spread, last, next);
   }
 }
 
@@ -171,7 +188,7 @@ SNAPFORMER_VNNI void gemm_u8s8_panels(const std::uint8_t* x, int64_t rows, int64
     const int64_t third = full / kBlockPanels;
     for (; p < third; ++p)
       rows_against<kBlockPanels>(o, 0, rows, first + p * panel_bytes, third * panel_bytes, c0 + p * kPanelColumns,
-                                 third * kPanelColumns, 0xFFFF);
+                                 third * kPanelColumns, 0xFFFF, first + (p + 1) * panel_bytes);
     p = kBlockPanels * third;
   }
   // One row (every weight read once) reads the panels in order, one at a
@@ -182,10 +199,11 @@ SNAPFORMER_VNNI void gemm_u8s8_panels(const std::uint8_t* x, int64_t rows, int64
   // medians) 5.1-6.1 ms per token, where the row-major weights in place took
   // 5.8-6.0 and the quarters 6.2-6.7.
   for (; p < full; ++p)
-    rows_against<1>(o, 0, rows, first + p * panel_bytes, panel_bytes, c0 + p * kPanelColumns, kPanelColumns, 0xFFFF);
+    rows_against<1>(o, 0, rows, first + p * panel_bytes, panel_bytes, c0 + p * kPanelColumns, kPanelColumns, 0xFFFF,
+                    first + (p + 1) * panel_bytes);
   if (const int64_t tail = (c1 - c0) % kPanelColumns; tail != 0)  // the last outputs, part of a panel
     rows_against<1>(o, 0, rows, first + full * panel_bytes, panel_bytes, c0 + full * kPanelColumns, kPanelColumns,
-                    static_cast<__mmask16>((1u << tail) - 1));
+                    static_cast<__mmask16>((1u << tail) - 1), nullptr);
 }
 
 }  // namespace snapformer::ops
