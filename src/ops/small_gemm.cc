@@ -49,9 +49,12 @@ __attribute__((target("avx512f"))) void nt_block512(const float* x, int64_t k, c
     // 3-12 KB are too short for the hardware prefetcher to ramp up on its own.
     // Measured (bert-base, 1 thread): 1 row -21%, 8 rows -34%; with 32 rows the
     // block is compute-bound and the prefetches cost 7%, so callers turn it off.
-    // Past the last row this touches nothing: prefetches do not fault.
+    // Past the last row this touches nothing: prefetches do not fault. Into
+    // L2 (as nt_block256): into L1, bert-base fp32 at 8 tokens on Zen 4 with
+    // SNAPFORMER_ISA=avx512 took 29.7-30.1 ms against 18.6-20.1 (1 thread,
+    // 3 alternating rounds, medians).
     if (prefetch_next)
-      for (int j = 0; j < NB; ++j) _mm_prefetch(reinterpret_cast<const char*>(w + (NB + j) * k + p), _MM_HINT_T0);
+      for (int j = 0; j < NB; ++j) _mm_prefetch(reinterpret_cast<const char*>(w + (NB + j) * k + p), _MM_HINT_T1);
     for (int i = 0; i < MB; ++i) {
       const __m512 xv = _mm512_loadu_ps(x + i * k + p);
       for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(xv, wv[j], acc[i][j]);
@@ -107,10 +110,16 @@ __attribute__((target("avx2,fma"))) void nt_block256(const float* x, int64_t k, 
     __m256 wv[NB];
     for (int j = 0; j < NB; ++j) wv[j] = _mm256_loadu_ps(w + j * spread * k + p);
     // The next block's weight rows (the row after each), once per cache line
-    // (as nt_block512; 768x3072 from memory, 16 rows 1416 -> 1126-1179 us).
+    // (as nt_block512; 768x3072 from memory, 16 rows 1416 -> 1126-1179 us),
+    // into L2, not L1: fetched into L1 they made the blocks a third slower
+    // on Zen 4 (bert-base fp32 at 8 tokens, 1 thread, 2 alternating rounds,
+    // medians: 26.5-26.9 -> 17.7 ms into L2; the same with 2 rows ahead or
+    // _MM_HINT_T2; Zen 3 not measured). The one-row kernel and GPT-2's
+    // [in, out] kernel keep _MM_HINT_T0: L2 there measured equal for
+    // decoding and 7% slower for the 6-token prompt.
     if (p % 16 == 0)
       for (int j = 0; j < NB; ++j)
-        _mm_prefetch(reinterpret_cast<const char*>(w + (j * spread + 1) * k + p), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(w + (j * spread + 1) * k + p), _MM_HINT_T1);
     for (int i = 0; i < MB; ++i) {
       __m256 xv = _mm256_loadu_ps(x + i * k + p);
       // In a register: GCC otherwise folds this load into each of the NB
