@@ -66,16 +66,20 @@ struct CycledLayer {
   std::vector<ops::Linear> copies;
   std::size_t bytes_per_copy = 0;
 
-  // Copy `copy` of the int8 weights, 64-byte aligned as a model's are (a
-  // mapped file's tensors, loading's panels): vector storage is only 16-byte
-  // aligned, and a 64-byte load across two cache lines costs two.
-  std::int8_t* int8_copy(std::size_t copy) {
-    const auto misalignment = reinterpret_cast<std::uintptr_t>(int8.data()) % 64;
-    return int8.data() + (64 - misalignment) % 64 + copy * bytes_per_copy;
-  }
+  // The first int8 copy, 64-byte aligned as a model's weights are (a mapped
+  // file's tensors): vector storage is only 16-byte aligned, and a 64-byte
+  // load across two cache lines costs two.
+  std::int8_t* int8_first = nullptr;
+
+  // Moves keep the buffers (and so the pointers into them); copies would not.
+  CycledLayer() = default;
+  CycledLayer(CycledLayer&&) = default;
+  CycledLayer(const CycledLayer&) = delete;
+
+  std::int8_t* int8_copy(std::size_t copy) const { return int8_first + copy * bytes_per_copy; }
 
   const void* weights_of(std::size_t copy) const {
-    return fp32.empty() ? static_cast<const void*>(const_cast<CycledLayer*>(this)->int8_copy(copy))
+    return fp32.empty() ? static_cast<const void*>(int8_copy(copy))
                         : static_cast<const void*>(fp32.data() + copy * bytes_per_copy / sizeof(float));
   }
 };
@@ -104,6 +108,8 @@ CycledLayer make_layer(const LayerShape& shape, ops::Precision precision) {
       q = std::move(packed);
     }
     layer.int8.resize(copies * layer.bytes_per_copy + 64);
+    const auto misalignment = reinterpret_cast<std::uintptr_t>(layer.int8.data()) % 64;
+    layer.int8_first = layer.int8.data() + (64 - misalignment) % 64;
     for (std::size_t c = 0; c < copies; ++c)
       std::memcpy(layer.int8_copy(c), q.data(), layer.bytes_per_copy);
   } else {

@@ -47,11 +47,11 @@ struct Operands {
 // no gain), 8 tokens 5.7 -> 4.6 ms; GPT-2 int8 time to first token (6
 // rows) 6.8-7.5 -> 5.7-6.1 ms. One row (decoding) fetches nothing. Nor is
 // there a prefetch ahead within the panels being read: the hardware
-// prefetcher keeps up with those streams, and prefetching 1 KB ahead as the
-// in-place kernels do
-// (small_gemm_int8.h) made them slower (layers from memory, 1 thread,
-// medians: 2-16 rows 768x768 33-43 -> 28-39 us, GPT-2's LM head for one row
-// 2.1-2.3 -> 1.65-1.78 ms together with the one-row order below).
+// prefetcher keeps up with those streams, and prefetching 1 KB ahead, as the
+// row-major kernels do (small_gemm_int8.h), made them slower (layers from
+// memory, 1 thread, medians: 2-16 rows 768x768 33-43 -> 28-39 us without
+// it; GPT-2's LM head for one row 2.1-2.3 -> 1.65-1.78 ms together with the
+// one-row order below).
 template <int R, int P>
 SNAPFORMER_VNNI void panel_block(const Operands& o, int64_t r0, const std::int8_t* w, int64_t spread, int64_t column,
                                  int64_t column_spread, __mmask16 last, const std::int8_t* next) {
