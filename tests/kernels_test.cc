@@ -633,7 +633,7 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
   // AVX2 kernel, above it oneDNN's GEMM;
   // weights in VNNI panels (where the CPU has VNNI) the panel kernel at
   // every row count. K = 40, 96, 128, 200, 256: tails of every length class.
-  const ops::Isa original = ops::active_isa();
+  const testing::ScopedIsa restore;
   for (ops::Isa isa : {ops::Isa::kAvx2, ops::Isa::kAvx512})
   for (bool panels : {false, true})
   for (const auto& [in, out] : std::vector<std::pair<int64_t, int64_t>>{{40, 24}, {128, 384}, {96, 1000}, {256, 2}, {200, 77}})
@@ -678,7 +678,6 @@ TEST_P(LowPrecision, LinearMatchesFloat32WithinTheFormatsError) {
                 << " input_major=" << input_major << " isa=" << ops::isa_name(isa) << " panels=" << panels << " at " << at;
           }
       }
-  ops::set_isa(original);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LowPrecision, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),
@@ -688,13 +687,12 @@ INSTANTIATE_TEST_SUITE_P(Modes, LowPrecision, ::testing::Values(ops::Precision::
 // kernels run, also AVX-512 on a CPU where detection alone gives them AVX2
 // (Zen 4: 512-bit operations in two halves).
 TEST(Isa, GemmKernelsRunTheIsaAskedFor) {
-  const ops::Isa original = ops::active_isa();
+  const testing::ScopedIsa restore;
   for (ops::Isa isa : {ops::Isa::kPortable, ops::Isa::kAvx2, ops::Isa::kAvx512}) {
     if (!ops::cpu_supports(isa)) continue;
     ops::set_isa(isa);
     EXPECT_EQ(ops::gemm_isa(), isa) << ops::isa_name(isa);
   }
-  ops::set_isa(original);
 }
 
 TEST(Quantize, RowsKeepZeroExactAndRoundTrip) {

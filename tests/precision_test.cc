@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "cli_util.h"
+#include "isa_test.h"
 #include "io/safetensors.h"
 #include "ops/cpu.h"
 #include "tasks/likelihood.h"
@@ -132,18 +133,12 @@ TEST_F(QuantizedFolder, LoadsInItsPrecisionWithTheSameNumbers) {
   }
 }
 
-// Restores the active instruction set when it goes out of scope.
-struct IsaGuard {
-  ops::Isa saved = ops::active_isa();
-  ~IsaGuard() { ops::set_isa(saved); }
-};
-
 // int8 folders store a layer's weights as the writing CPU's kernels read
 // them: VNNI panels where they take VNNI, else rows. Either loads on either
 // kind of CPU (in place when it matches, else converted) with the numbers of
 // quantizing at load there; a panels tensor of the wrong shape is named.
 TEST_F(QuantizedFolder, Int8PanelsAndRowsLoadOnEitherKindOfCpu) {
-  const IsaGuard guard;
+  const testing::ScopedIsa restore;
   if (!ops::cpu_supports(ops::Isa::kAvx512)) GTEST_SKIP() << "no AVX-512";
   ops::set_isa(ops::Isa::kAvx512);
   if (!ops::int8_uses_vnni()) GTEST_SKIP() << "no AVX512-VNNI";

@@ -41,7 +41,7 @@ LinearWeights::LinearWeights(Weights& weights, ops::Precision precision)
 }
 
 void LinearWeights::set_int8(const std::int8_t* rows, Use use, ops::Linear& linear) {
-  if (use == Use::kRowTable || !int8_panels_) {
+  if (!packs(use)) {
     linear.weight_int8 = rows;
     return;
   }
@@ -72,11 +72,11 @@ bool LinearWeights::load_lowered(const std::string& base, Use use, ops::Linear& 
   if (!scale || !sum) throw Error(stored.where + " has no '" + names.scale + "' or '" + names.sum + "' beside it");
   if (rows) {
     set_int8(typed_tensor(*rows, DType::I8, shape, int8_), use, linear);
-    if (linear.weight_int8 == nullptr) Weights::release(*rows);  // packed: the stored rows are not read again
+    if (packs(use)) Weights::release(*rows);  // the stored rows are not read again
   } else {
     const std::int8_t* packed =
         typed_tensor(*panels, DType::I8, ops::int8_panel_shape(linear.out, linear.in), int8_);
-    if (use == Use::kGemm && int8_panels_) {
+    if (packs(use)) {
       linear.weight_int8_panels = packed;  // in place
     } else {
       auto& unpacked = int8_.emplace_back(static_cast<std::size_t>(linear.out * linear.in));
@@ -103,7 +103,7 @@ void LinearWeights::lower(const float* weight, bool input_major, Use use, ops::L
   auto& sum = sums_.emplace_back(static_cast<std::size_t>(linear.out));
   ops::quantize_weight_int8(weight, linear.out, linear.in, input_major, q.data(), scale.data(), sum.data());
   set_int8(q.data(), use, linear);
-  if (linear.weight_int8 != nullptr) linear.weight_int8 = int8_.emplace_back(std::move(q)).data();  // kept as rows
+  if (!packs(use)) linear.weight_int8 = int8_.emplace_back(std::move(q)).data();  // kept as rows
   linear.weight_scale = scale.data();
   linear.weight_sum = sum.data();
 }

@@ -76,6 +76,7 @@ class LinearWeights {
   // How a layer's int8 weights are read: by the GEMM (packed into panels
   // where int8_panels_) or as rows.
   enum class Use { kGemm, kRowTable };
+  bool packs(Use use) const { return use == Use::kGemm && int8_panels_; }
 
   ops::Linear load_layer(const std::vector<std::string>& base_names, int64_t in, int64_t out, bool bias,
                          bool input_major, Use use);

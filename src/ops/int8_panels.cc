@@ -19,6 +19,7 @@ constexpr int kBlockRows = 8;    // input rows per block: 8 x 3 accumulators + 3
 constexpr int kBlockPanels = 3;  // panels per block (48 outputs)
 
 int64_t groups_of(int64_t in) { return (in + kGroupInputs - 1) / kGroupInputs; }
+int64_t panels_of(int64_t out) { return (out + kPanelColumns - 1) / kPanelColumns; }
 
 #define SNAPFORMER_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
@@ -144,8 +145,7 @@ void visit_panel(int64_t p, int64_t groups, int64_t whole, int64_t tail, int64_t
 template <typename Move, typename Pad>
 void for_each_group(int64_t out, int64_t in, const Move& move, const Pad& pad) {
   const int64_t groups = groups_of(in), whole = in / kGroupInputs, tail = in - whole * kGroupInputs;
-  const int64_t panels = (out + kPanelColumns - 1) / kPanelColumns;
-  ThreadPool::global().parallel_for(panels, [&](int64_t p0, int64_t p1) {
+  ThreadPool::global().parallel_for(panels_of(out), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) visit_panel(p, groups, whole, tail, out, in, move, pad);
   });
 }
@@ -153,11 +153,11 @@ void for_each_group(int64_t out, int64_t in, const Move& move, const Pad& pad) {
 }  // namespace
 
 int64_t int8_panel_bytes(int64_t out, int64_t in) {
-  return (out + kPanelColumns - 1) / kPanelColumns * groups_of(in) * kGroupBytes;
+  return panels_of(out) * groups_of(in) * kGroupBytes;
 }
 
 std::vector<int64_t> int8_panel_shape(int64_t out, int64_t in) {
-  return {(out + kPanelColumns - 1) / kPanelColumns, groups_of(in), kGroupBytes};
+  return {panels_of(out), groups_of(in), kGroupBytes};
 }
 
 void pack_int8_panels(const std::int8_t* w, int64_t out, int64_t in, std::int8_t* panels) {

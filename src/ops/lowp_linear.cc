@@ -138,20 +138,23 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
   thread_local std::vector<std::uint8_t> q_scratch;
   thread_local std::vector<float> scale_scratch;
   thread_local std::vector<std::int32_t> zero_scratch, acc_scratch;
+  // Panels: their kernel at any row count (dequantizing as it writes y).
+  // Plain weights: few rows, the in-place kernel; more, oneDNN's GEMM
+  // (packs, then runs at peak); both into int32 sums, then dequantized.
+  const bool panels = linear.weight_int8_panels != nullptr;
+  const bool small_rows = !panels && rows <= small_int8_gemm_rows();
+  // The activation levels the kernel takes (8 bits, or 7 where VPMADDUBSW would saturate).
+  int levels = 255;
+  if (!panels) levels = small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
   // 3 bytes of slack: the panel kernel reads rows in 4-byte groups.
   q_scratch.resize(static_cast<std::size_t>(rows * in + 3));
   scale_scratch.resize(static_cast<std::size_t>(rows));
   zero_scratch.resize(static_cast<std::size_t>(rows));
-  if (linear.weight_int8_panels == nullptr) acc_scratch.resize(static_cast<std::size_t>(rows * out));
+  if (!panels) acc_scratch.resize(static_cast<std::size_t>(rows * out));
   std::uint8_t* const x_q = q_scratch.data();
   float* const x_scale = scale_scratch.data();
   std::int32_t* const x_zero = zero_scratch.data();
   std::int32_t* const acc = acc_scratch.data();
-  // Panels: their kernel at any row count. Plain weights: few rows, the
-  // in-place kernel; more, oneDNN's GEMM (packs, then runs at peak).
-  const bool panels = linear.weight_int8_panels != nullptr;
-  const bool small_rows = !panels && rows <= small_int8_gemm_rows();
-  const int levels = panels ? 255 : small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
   });

@@ -120,7 +120,6 @@ SNAPFORMER_AVX2 void tile_up_to(int64_t rows, const float* w, int64_t k, const f
 // or 3 of 4 (24-token panels); one pass fetches the next 12 rows.
 SNAPFORMER_AVX2 void panel_columns(const std::vector<Panel>& panels, const float* xt, int64_t m, int64_t k,
                                    const float* w, const float* bias, int64_t c0, int64_t c1, float* y, int64_t n) {
-  constexpr int64_t kSlab = kSlabRows;
   // The first panel's pass reads the slab's weights from memory and waits
   // on it; the later passes find them in L2 and leave memory idle, so the
   // second (the first, when there is one) fetches the next slab into L2.
@@ -128,8 +127,8 @@ SNAPFORMER_AVX2 void panel_columns(const std::vector<Panel>& panels, const float
   // 56.5-57.3 -> 50.3-51.2 ms, 128 tokens 209-212 -> 200-201, 512 tokens
   // 904-906 -> 880-901 (the same trick as int8_panels.cc).
   const std::size_t fetching = panels.size() > 1 ? 1 : 0;
-  for (int64_t s = c0; s < c1; s += kSlab) {
-    const int64_t slab_end = std::min(c1, s + kSlab);
+  for (int64_t s = c0; s < c1; s += kSlabRows) {
+    const int64_t slab_end = std::min(c1, s + kSlabRows);
     for (std::size_t pi = 0; pi < panels.size(); ++pi) {
       const Panel& panel = panels[pi];
       const bool fetch_next = pi == fetching && slab_end < c1;

@@ -6,9 +6,9 @@
 // VPMADDUBSW + VPMADDWD on 7-bit activations, and one row (a decoding step)
 // 16-bit widened operands over four weight rows far apart (four sequential
 // streams: one reads at ~15 GB/s per core on this project's VMs, four at
-// 20-25) (small_gemm_int8.cc). CPUs with AVX512-VNNI do not come here:
-// their int8 weights are packed into VNNI panels at load (int8_panels.h),
-// whose kernel takes every row count.
+// 20-25) (small_gemm_int8.cc). Where the int8 kernels take VNNI
+// (int8_uses_vnni()), loading packs int8 weights into VNNI panels instead
+// (int8_panels.h), whose kernel takes every row count.
 //
 // acc[r, c] = Σ_k x[r, k] · w[c, k] for c in [c0, c1), rows of `acc` `stride`
 // apart. Pure; thread-safe.
