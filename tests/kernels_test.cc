@@ -504,6 +504,24 @@ TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
         }
 }
 
+// Attention of query i of head h in double precision: the `d` outputs.
+std::vector<double> reference_attention(const RandomQkv& x, int64_t i, int64_t h, int64_t visible, int64_t d,
+                                        int64_t stride, float scale) {
+  std::vector<double> p(static_cast<std::size_t>(visible));
+  double top = -1e300, total = 0;
+  for (int64_t j = 0; j < visible; ++j) {
+    double score = 0;
+    for (int64_t c = 0; c < d; ++c) score += double{x.q[i * stride + h * d + c]} * x.k[j * stride + h * d + c];
+    p[j] = score * scale;
+    top = std::max(top, p[j]);
+  }
+  for (double& e : p) total += (e = std::exp(e - top));
+  std::vector<double> out(static_cast<std::size_t>(d), 0.0);
+  for (int64_t c = 0; c < d; ++c)
+    for (int64_t j = 0; j < visible; ++j) out[c] += p[j] / total * x.v[j * stride + h * d + c];
+  return out;
+}
+
 // Few queries (decoding, short inputs): the row form on every ISA against a
 // double-precision reference, for every head size class (AVX2 register
 // kernels for 8-64, the generic form else), causal or not, with fewer
@@ -515,30 +533,57 @@ TEST_P(AttentionIsa, FewQueriesMatchAReference) {
       for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 37}, {5, 5}, {7, 20}, {33, 33}}) {
         const float scale = 3.0f / std::sqrt(static_cast<float>(d));
         const int64_t heads = 2, stride = heads * d + 3, out_stride = heads * d;
-        const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
+        const RandomQkv x(queries, keys, stride, rng);
         const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
         std::vector<float> out(static_cast<std::size_t>(queries * out_stride));
-        ops::attend(q.data(), k.data(), v.data(), queries, keys, shape, causal, scale, out.data());
+        ops::attend(x.q.data(), x.k.data(), x.v.data(), queries, keys, shape, causal, scale, out.data());
         for (int64_t h = 0; h < heads; ++h)
           for (int64_t i = 0; i < queries; ++i) {
             const int64_t visible = causal ? keys - queries + i + 1 : keys;
-            std::vector<double> p(static_cast<std::size_t>(visible));
-            double top = -1e300, total = 0;
-            for (int64_t j = 0; j < visible; ++j) {
-              double score = 0;
-              for (int64_t c = 0; c < d; ++c) score += double{q[i * stride + h * d + c]} * k[j * stride + h * d + c];
-              p[j] = score * scale;
-              top = std::max(top, p[j]);
-            }
-            for (double& x : p) total += (x = std::exp(x - top));
-            for (int64_t c = 0; c < d; ++c) {
-              double expected = 0;
-              for (int64_t j = 0; j < visible; ++j) expected += p[j] / total * v[j * stride + h * d + c];
-              ASSERT_NEAR(out[i * out_stride + h * d + c], expected, 1e-5 + 1e-4 * std::fabs(expected))
+            const std::vector<double> expected = reference_attention(x, i, h, visible, d, stride, scale);
+            for (int64_t c = 0; c < d; ++c)
+              ASSERT_NEAR(out[i * out_stride + h * d + c], expected[c], 1e-5 + 1e-4 * std::fabs(expected[c]))
                   << "d " << d << " causal " << causal << " queries " << queries << " keys " << keys;
-            }
           }
       }
+}
+
+// Attention for bf16 and int8 models (products in bf16 where the CPU has
+// AVX512-BF16, from 16 queries on) against the double-precision reference:
+// within bf16's rounding (8 significant bits of Q, K, the softmax numerators
+// and V; float32 sums), for every tiled head size, causal or not, partial
+// tiles, odd key counts (a pair with one key), a KV-cache offset and wide
+// scores. The float32 form of the same inputs stays 100x closer.
+TEST_P(AttentionIsa, Bf16ProductsStayWithinBf16Rounding) {
+  std::mt19937 rng(8);
+  for (int64_t d : {16, 32, 64, 128})
+    for (bool causal : {false, true})
+      for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{16, 16}, {33, 33}, {20, 85}, {130, 130}})
+        for (float spread : {1.0f, 8.0f}) {
+          const float scale = spread / std::sqrt(static_cast<float>(d));
+          const int64_t heads = 2, stride = heads * d + 5, out_stride = heads * d;
+          const RandomQkv x(keys, keys, stride, rng);
+          const ops::AttentionShape shape{heads, d, stride, stride, out_stride, 0};
+          std::vector<float> low(static_cast<std::size_t>(queries * out_stride)), full(low.size());
+          ops::attend(x.q.data(), x.k.data(), x.v.data(), queries, keys, shape, causal, scale, low.data(),
+                      ops::Precision::kInt8);
+          ops::attend(x.q.data(), x.k.data(), x.v.data(), queries, keys, shape, causal, scale, full.data());
+          double worst_low = 0, worst_full = 0;
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t i = 0; i < queries; ++i) {
+              const int64_t visible = causal ? keys - queries + i + 1 : keys;
+              const std::vector<double> expected = reference_attention(x, i, h, visible, d, stride, scale);
+              for (int64_t c = 0; c < d; ++c) {
+                worst_low = std::max(worst_low, std::fabs(low[i * out_stride + h * d + c] - expected[c]));
+                worst_full = std::max(worst_full, std::fabs(full[i * out_stride + h * d + c] - expected[c]));
+              }
+            }
+          // Values are in [-1, 1]; bf16 keeps 2^-9 relative per input (measured
+          // worst: 0.003 at spread 1, 0.011 at spread 8).
+          const double bound = spread > 1.0f ? 0.025 : 0.006;
+          EXPECT_LT(worst_low, bound) << "d " << d << " causal " << causal << " queries " << queries << " spread " << spread;
+          EXPECT_LT(worst_full, bound / 100) << "d " << d << " causal " << causal << " queries " << queries;
+        }
 }
 
 // A packed batch at once (attend_batch, whose (sequence, head) pairs run on

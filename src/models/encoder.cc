@@ -174,7 +174,7 @@ std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector
       spans.push_back({q.data() + first_query * h, k.data() + keys, v.data() + keys, count, batch.length(s),
                        context.data() + first_query * h});
     }
-    ops::attend_batch(spans, shape, /*causal=*/false, scale);
+    ops::attend_batch(spans, shape, /*causal=*/false, scale, linears_->precision());
     layer.attention_output.apply(context.data(), queries, projected.data());
     ops::layer_norm(projected.data(), x.data(), queries, h, layer.attention_norm.gamma.data,
                     layer.attention_norm.beta.data, config_.layer_norm_eps, x.data());

@@ -104,7 +104,7 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
                        context.data() + r * h});
       r += steps[s].count;
     }
-    ops::attend_batch(spans, shape, /*causal=*/true, scale);
+    ops::attend_batch(spans, shape, /*causal=*/true, scale, linears_->precision());
     layer.attn_c_proj.apply(context.data(), rows, projected.data());
     ops::add_in_place(x.data(), projected.data(), rows * h);
     ops::layer_norm(x.data(), nullptr, rows, h, layer.ln_2_gamma.data, layer.ln_2_beta.data, config_.layer_norm_eps,

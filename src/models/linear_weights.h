@@ -44,6 +44,8 @@ class LinearWeights {
   LinearWeights(Weights& weights, ops::Precision precision);
 
   const Weights& weights() const { return weights_; }
+  // The precision the layers compute in (attention follows it: attention.h).
+  ops::Precision precision() const { return precision_; }
 
   // Every layer load() or tied() made in bf16/int8, for `snapformer quantize`.
   struct LoweredLayer {

@@ -112,7 +112,7 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
     ops::layer_norm(x.data(), nullptr, tokens, h, layer.norm1_gamma.data, layer.norm1_beta.data, config_.layer_norm_eps,
                     normed.data());
     layer.query_key_value.apply(normed.data(), tokens, qkv.data());
-    ops::attend_batch(spans, shape, /*causal=*/false, layer.norm_factor);
+    ops::attend_batch(spans, shape, /*causal=*/false, layer.norm_factor, linears_->precision());
     layer.dense.apply(context.data(), tokens, projected.data());
     ops::add_in_place(x.data(), projected.data(), tokens * h);
     ops::layer_norm(x.data(), nullptr, tokens, h, layer.norm2_gamma.data, layer.norm2_beta.data, config_.layer_norm_eps,

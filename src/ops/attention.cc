@@ -116,160 +116,342 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
 
 // One head in one tiled pass (flash-attention style), AVX-512, head_dim =
 // 16 * DV. Keys are taken in tiles of kKeyTile; for each tile and each group
-// of kRows query rows: the scores (Q·Kᵀ against the tile, transposed once so
-// that every score row is a broadcast-FMA sum with no horizontal reduction),
-// the causal mask, an online-softmax update (running maximum m and sum l per
-// row; earlier partial outputs rescaled by exp(m_old - m_new)) and the
-// weighted sum of the tile's V rows, all in registers and L1. The score matrix
-// is never written out, and each K/V tile is read once per query group from
-// L1/L2. At the end each output row is divided by its l.
-constexpr int64_t kKeyTile = 64;  // 4 vectors of scores per query row
+// of kRows query rows: the scores (Q·Kᵀ against the tile, its keys laid out
+// once so that every score row is a broadcast-multiply sum with no
+// horizontal reduction), the causal mask, an online-softmax update (running
+// maximum m and sum l per row; earlier partial outputs rescaled by
+// exp(m_old - m_new)) and the weighted sum of the tile's V rows, all in
+// registers and L1. The score matrix is never written out, and each K/V tile
+// is read once per query group from L1/L2. At the end each output row is
+// divided by its l. The two products come from a policy (below): float32
+// FMAs, or bf16 pairs.
+constexpr int64_t kKeyTile = 64;                  // keys per tile
+constexpr int64_t kScoreVectors = kKeyTile / 16;  // 4 vectors of scores per query row
+constexpr int64_t kRows = 6;                      // query rows per register block (24 score accumulators)
 
-__attribute__((target("avx512f"))) inline float max_lane(__m512 v) {
+// The tiled kernels' instruction sets: the bf16 policy's. One skeleton
+// serves both policies, so the float32 kernels carry BW and BF16 too; GCC
+// emits none of their instructions for them (float intrinsics only), and
+// they run on any AVX-512 CPU.
+#define SNAPFORMER_TILED __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline)) inline
+
+SNAPFORMER_TILED float max_lane(__m512 v) {
   alignas(64) float lanes[16];
   _mm512_store_ps(lanes, v);
   return *std::max_element(lanes, lanes + 16);
 }
-constexpr int64_t kRows = 6;      // query rows per register block (24 score accumulators)
 
+// The per-query state of a tiled pass: d partial outputs, the running
+// maximum m and the running sum l of every query row. The calling thread's
+// buffer, reset for each (sequence, head).
+struct OnlineSoftmaxRows {
+  float* partial;
+  float* running_max;
+  float* running_sum;
+
+  OnlineSoftmaxRows(int64_t queries, int64_t d) {
+    thread_local std::vector<float> state;
+    state.assign(static_cast<std::size_t>(queries * (d + 2)), 0.0f);
+    partial = state.data();
+    running_max = partial + queries * d;
+    running_sum = running_max + queries;
+    std::fill(running_max, running_max + queries, -std::numeric_limits<float>::infinity());
+  }
+
+  // Query row i's step over one key tile. Scales its scores, keeps the first
+  // `visible` (> 0) lanes, updates m and l, writes the tile's softmax
+  // numerators exp(score - m) (0 where masked) to `weight`, and returns
+  // exp(m_old - m_new), the factor the row's earlier partial outputs take.
+  SNAPFORMER_TILED float step(int64_t i, __m512 (&score)[kScoreVectors], int64_t visible, float scale,
+                              __m512 (&weight)[kScoreVectors]) {
+    __mmask16 lanes[kScoreVectors];
+    __m512 tile_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t s = 0; s < kScoreVectors; ++s) {
+      const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
+      lanes[s] = static_cast<__mmask16>((1u << valid) - 1);
+      score[s] = _mm512_mul_ps(score[s], _mm512_set1_ps(scale));
+      tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
+    }
+    const float new_max = std::max(running_max[i], max_lane(tile_max));
+    const float correction = std::exp(running_max[i] - new_max);  // 0 for the first tile (-inf)
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t s = 0; s < kScoreVectors; ++s) {
+      v16sf shifted = reinterpret_cast<v16sf>(_mm512_sub_ps(score[s], _mm512_set1_ps(new_max)));
+      exp_negative<v16sf, v16si>(shifted);
+      weight[s] = _mm512_maskz_mov_ps(lanes[s], reinterpret_cast<__m512>(shifted));
+      sum = _mm512_add_ps(sum, weight[s]);
+    }
+    running_sum[i] = running_sum[i] * correction + sum_lanes(sum);
+    running_max[i] = new_max;
+    return correction;
+  }
+
+  // The outputs: every row's partial sums divided by its l.
+  void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out, int64_t out_column) const {
+    for (int64_t i = 0; i < queries; ++i) {
+      const float inverse = 1.0f / running_sum[i];
+      float* o = out + i * shape.out_stride + out_column;
+      for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
+    }
+  }
+};
+
+// Where a policy reads one head: Q, K and V rows and the head's column.
+struct HeadRows {
+  const float* q;
+  const float* k;
+  const float* v;
+  const AttentionShape& shape;
+  int64_t column;
+};
+
+// Float32 products: the tile's K transposed ([d][kKeyTile]), each score row
+// a broadcast of q[c] times 16 keys' c-th values; P·V a broadcast of p[j]
+// times V[j]'s 16-column pieces, read in place.
 template <int DV>
-__attribute__((target("avx512f"))) void attend_tiled(const float* q, const float* k, const float* v, int64_t queries,
-                                                     int64_t keys, const AttentionShape& shape, bool causal, float scale,
-                                                     float* out, int64_t column, int64_t out_column) {
-  constexpr int64_t d = 16 * DV;
-  constexpr int64_t kScoreVectors = kKeyTile / 16;
-  thread_local std::vector<float> state;  // per query: d partial outputs, then m and l
-  state.assign(static_cast<std::size_t>(queries * (d + 2)), 0.0f);
-  float* const partial = state.data();
-  float* const running_max = partial + queries * d;
-  float* const running_sum = running_max + queries;
-  std::fill(running_max, running_max + queries, -std::numeric_limits<float>::infinity());
-  alignas(64) float key_columns[d * kKeyTile];  // the tile's K transposed: [d][kKeyTile]
-  alignas(64) float weights[kRows][kKeyTile];   // softmax numerators of one register block
+struct Float32Products {
+  static constexpr int64_t d = 16 * DV;
+  HeadRows head;
+  alignas(64) float key_columns[d * kKeyTile];
+  alignas(64) float weights[kRows][kKeyTile];  // softmax numerators of one register block
 
-  for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
-    const int64_t tile = std::min(kKeyTile, keys - k0);
+  Float32Products(const HeadRows& rows, int64_t /*queries*/) : head(rows) {}
+
+  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
     for (int64_t j = 0; j < kKeyTile; ++j)
       for (int64_t c = 0; c < d; ++c)
-        key_columns[c * kKeyTile + j] = j < tile ? k[(k0 + j) * shape.kv_stride + column + c] : 0.0f;
+        key_columns[c * kKeyTile + j] = j < tile ? head.k[(k0 + j) * head.shape.kv_stride + head.column + c] : 0.0f;
+  }
+
+  // Rows i0 .. i0 + kRows (past the last query, the last one again).
+  SNAPFORMER_TILED void scores(int64_t i0, int64_t rows, __m512 (&score)[kRows][kScoreVectors]) const {
+    const float* query[kRows];
+    for (int64_t r = 0; r < kRows; ++r) query[r] = head.q + (i0 + std::min(r, rows - 1)) * head.shape.q_stride + head.column;
+    for (int64_t c = 0; c < d; ++c) {
+      __m512 kc[kScoreVectors];
+      for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const __m512 qc = _mm512_set1_ps(query[r][c]);
+        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_fmadd_ps(qc, kc[s], score[r][s]);
+      }
+    }
+  }
+
+  SNAPFORMER_TILED void keep_weights(int64_t r, const __m512 (&weight)[kScoreVectors]) {
+    for (int64_t s = 0; s < kScoreVectors; ++s) _mm512_store_ps(weights[r] + 16 * s, weight[s]);
+  }
+
+  SNAPFORMER_TILED void weigh_values(int64_t k0, int64_t tile, __m512 (&acc)[kRows][DV]) const {
+    for (int64_t j = 0; j < tile; ++j) {
+      __m512 vj[DV];
+      const float* row = head.v + (k0 + j) * head.shape.kv_stride + head.column;
+      for (int64_t c = 0; c < DV; ++c) vj[c] = _mm512_loadu_ps(row + 16 * c);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const __m512 p = _mm512_set1_ps(weights[r][j]);
+        for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_fmadd_ps(p, vj[c], acc[r][c]);
+      }
+    }
+  }
+};
+
+// 16 floats rounded to bf16, each in the low half of a 32-bit lane (zeros
+// unless `present`).
+SNAPFORMER_TILED __m512i bf16_in_low_halves(const float* x, bool present) {
+  if (!present) return _mm512_setzero_si512();
+  return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x)));
+}
+
+// bf16 products (AVX512-BF16's VDPBF16PS adds 32 bf16 products into 16
+// float32 sums per instruction, twice an FMA's 16): Q, K, the softmax
+// numerators and V are rounded to bf16 (8 significant bits); the sums, the
+// running maximum and sum and the outputs stay float32. For models whose
+// linear layers already round their inputs as coarsely (--dtype bf16,
+// int8); float32 models keep Float32Products.
+//
+// VDPBF16PS multiplies pairs: lane i of the sum gets a[2i]·b[2i] +
+// a[2i+1]·b[2i+1]. So Q·Kᵀ broadcasts one (q[c], q[c+1]) pair against a row
+// of key pairs ((K[j][c], K[j][c+1]) for 16 keys j), and P·V broadcasts one
+// (p[j], p[j+1]) pair against a row of value pairs ((V[j][c], V[j+1][c]) for
+// 16 columns c). Q is converted once, the K and V pair tables once per tile.
+template <int DV>
+struct Bf16Products {
+  static constexpr int64_t d = 16 * DV, kPairs = d / 2;
+  HeadRows head;
+  std::uint32_t* query_pairs;                                   // [queries][kPairs]
+  alignas(64) std::uint32_t key_pairs[kPairs * kKeyTile];       // [c/2][j]: (K[j][c], K[j][c+1])
+  alignas(64) std::uint32_t value_pairs[kKeyTile / 2 * d];      // [j/2][c]: (V[j][c], V[j+1][c])
+  alignas(64) std::uint32_t weight_pairs[kRows][kKeyTile / 2];  // [r][j/2]: (p[j], p[j+1])
+
+  SNAPFORMER_TILED Bf16Products(const HeadRows& rows, int64_t queries) : head(rows) {
+    thread_local std::vector<std::uint32_t> buffer;
+    buffer.resize(static_cast<std::size_t>(queries * kPairs));
+    query_pairs = buffer.data();
+    for (int64_t i = 0; i < queries; ++i)
+      for (int64_t c = 0; c < d; c += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(query_pairs + i * kPairs + c / 2),
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.q + i * head.shape.q_stride + head.column + c)));
+  }
+
+  // Keys past the tile are zeros in both tables (their weights are 0 too).
+  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
+    const int64_t stride = head.shape.kv_stride;
+    for (int64_t j = 0; j < kKeyTile; ++j)
+      for (int64_t c = 0; c < d; c += 16) {
+        alignas(32) std::uint32_t pairs[8] = {};
+        if (j < tile)
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
+                             (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.k + (k0 + j) * stride + head.column + c)));
+        for (int64_t p = 0; p < 8; ++p) key_pairs[(c / 2 + p) * kKeyTile + j] = pairs[p];
+      }
+    for (int64_t j = 0; j < kKeyTile; j += 2)
+      for (int64_t c = 0; c < d; c += 16) {
+        const float* row = head.v + (k0 + j) * stride + head.column + c;
+        const __m512i first = bf16_in_low_halves(row, j < tile);
+        const __m512i second = bf16_in_low_halves(row + stride, j + 1 < tile);
+        _mm512_store_si512(value_pairs + j / 2 * d + c, _mm512_or_si512(first, _mm512_slli_epi32(second, 16)));
+      }
+  }
+
+  SNAPFORMER_TILED void scores(int64_t i0, int64_t rows, __m512 (&score)[kRows][kScoreVectors]) const {
+    const std::uint32_t* query[kRows];
+    for (int64_t r = 0; r < kRows; ++r) query[r] = query_pairs + (i0 + std::min(r, rows - 1)) * kPairs;
+    for (int64_t c = 0; c < kPairs; ++c) {
+      __m512bh kc[kScoreVectors];
+      for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = (__m512bh)_mm512_load_si512(key_pairs + c * kKeyTile + 16 * s);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const __m512bh qc = (__m512bh)_mm512_set1_epi32(static_cast<int>(query[r][c]));
+        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_dpbf16_ps(score[r][s], qc, kc[s]);
+      }
+    }
+  }
+
+  // 32 numerators per store, in key order (the second operand fills the low half).
+  SNAPFORMER_TILED void keep_weights(int64_t r, const __m512 (&weight)[kScoreVectors]) {
+    for (int64_t s = 0; s < kScoreVectors; s += 2)
+      _mm512_store_si512(weight_pairs[r] + 8 * s, (__m512i)_mm512_cvtne2ps_pbh(weight[s + 1], weight[s]));
+  }
+
+  SNAPFORMER_TILED void weigh_values(int64_t /*k0*/, int64_t tile, __m512 (&acc)[kRows][DV]) const {
+    for (int64_t j = 0; j < (tile + 1) / 2; ++j) {
+      __m512bh vj[DV];
+      for (int64_t c = 0; c < DV; ++c) vj[c] = (__m512bh)_mm512_load_si512(value_pairs + j * d + 16 * c);
+      for (int64_t r = 0; r < kRows; ++r) {
+        const __m512bh p = (__m512bh)_mm512_set1_epi32(static_cast<int>(weight_pairs[r][j]));
+        for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_dpbf16_ps(acc[r][c], p, vj[c]);
+      }
+    }
+  }
+};
+
+template <typename Products, int DV>
+SNAPFORMER_TILED void tiled_pass(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
+                                 const AttentionShape& shape, bool causal, float scale, float* out, int64_t column,
+                                 int64_t out_column) {
+  constexpr int64_t d = 16 * DV;
+  OnlineSoftmaxRows state(queries, d);
+  Products products(HeadRows{q, k, v, shape, column}, queries);
+  for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
+    const int64_t tile = std::min(kKeyTile, keys - k0);
+    products.load_tile(k0, tile);
     // Causal: query i sees keys 0 .. keys - queries + i; rows wholly before
     // this tile are skipped.
     const int64_t first_row = causal ? std::max<int64_t>(0, k0 - (keys - queries)) : 0;
     for (int64_t i0 = first_row; i0 < queries; i0 += kRows) {
       const int64_t rows = std::min(kRows, queries - i0);
+      // Loops run over all kRows (constant bounds keep the accumulators in
+      // registers); rows past `rows` repeat the last row and are not stored.
       __m512 score[kRows][kScoreVectors];
       for (int64_t r = 0; r < kRows; ++r)
         for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_setzero_ps();
-      // Loops run over all kRows (constant bounds keep the accumulators in
-      // registers); rows past `rows` repeat the last row and are not stored.
-      const float* query[kRows];
-      for (int64_t r = 0; r < kRows; ++r) query[r] = q + (i0 + std::min(r, rows - 1)) * shape.q_stride + column;
-      for (int64_t c = 0; c < d; ++c) {
-        __m512 kc[kScoreVectors];
-        for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
-        for (int64_t r = 0; r < kRows; ++r) {
-          const __m512 qc = _mm512_set1_ps(query[r][c]);
-          for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_fmadd_ps(qc, kc[s], score[r][s]);
-        }
-      }
-      // Online softmax per row, in registers: masked lanes (past the tile or,
-      // causal, in the future) get weight 0.
+      products.scores(i0, rows, score);
       float correction[kRows];
       for (int64_t r = 0; r < kRows; ++r) {
-        const int64_t visible = r >= rows ? 0 : std::min(tile, causal ? keys - queries + (i0 + r) + 1 - k0 : tile);
-        if (visible <= 0) {
-          for (int64_t s = 0; s < kScoreVectors; ++s) _mm512_store_ps(weights[r] + 16 * s, _mm512_setzero_ps());
-          correction[r] = 1.0f;
-          continue;
-        }
         const int64_t i = i0 + r;
-        __mmask16 lanes[kScoreVectors];
-        __m512 tile_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-        for (int64_t s = 0; s < kScoreVectors; ++s) {
-          const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
-          lanes[s] = static_cast<__mmask16>((1u << valid) - 1);
-          score[r][s] = _mm512_mul_ps(score[r][s], _mm512_set1_ps(scale));
-          tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[r][s]);
+        const int64_t visible = r < rows ? std::min(tile, causal ? keys - queries + i + 1 - k0 : tile) : 0;
+        __m512 weight[kScoreVectors];
+        correction[r] = 1.0f;
+        if (visible > 0) {
+          correction[r] = state.step(i, score[r], visible, scale, weight);
+        } else {
+          for (__m512& w : weight) w = _mm512_setzero_ps();
         }
-        const float new_max = std::max(running_max[i], max_lane(tile_max));
-        correction[r] = std::exp(running_max[i] - new_max);  // 0 for the first tile (-inf)
-        __m512 sum = _mm512_setzero_ps();
-        for (int64_t s = 0; s < kScoreVectors; ++s) {
-          v16sf shifted = reinterpret_cast<v16sf>(_mm512_sub_ps(score[r][s], _mm512_set1_ps(new_max)));
-          exp_negative<v16sf, v16si>(shifted);
-          const __m512 weight = _mm512_maskz_mov_ps(lanes[s], reinterpret_cast<__m512>(shifted));
-          sum = _mm512_add_ps(sum, weight);
-          _mm512_store_ps(weights[r] + 16 * s, weight);
-        }
-        running_sum[i] = running_sum[i] * correction[r] + sum_lanes(sum);
-        running_max[i] = new_max;
+        products.keep_weights(r, weight);
       }
       __m512 acc[kRows][DV];
       for (int64_t r = 0; r < kRows; ++r)
         for (int64_t c = 0; c < DV; ++c)
-          acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(partial + (i0 + std::min(r, rows - 1)) * d + 16 * c),
+          acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c),
                                     _mm512_set1_ps(correction[r]));
-      for (int64_t j = 0; j < tile; ++j) {
-        __m512 vj[DV];
-        for (int64_t c = 0; c < DV; ++c) vj[c] = _mm512_loadu_ps(v + (k0 + j) * shape.kv_stride + column + 16 * c);
-        for (int64_t r = 0; r < kRows; ++r) {
-          const __m512 p = _mm512_set1_ps(weights[r][j]);
-          for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_fmadd_ps(p, vj[c], acc[r][c]);
-        }
-      }
-      for (int64_t r = 0; r < kRows; ++r)
-        if (r < rows)
-          for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(partial + (i0 + r) * d + 16 * c, acc[r][c]);
+      products.weigh_values(k0, tile, acc);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);
     }
   }
-  for (int64_t i = 0; i < queries; ++i) {
-    const float inverse = 1.0f / running_sum[i];
-    float* o = out + i * shape.out_stride + out_column;
-    for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
-  }
+  state.finish(queries, d, shape, out, out_column);
 }
 
-// The tiled kernel for this head size, or nullptr (then two GEMMs).
+// The kernels the dispatch points at (one per policy and head size).
+template <int DV>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled(
+    const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
+    bool causal, float scale, float* out, int64_t column, int64_t out_column) {
+  tiled_pass<Float32Products<DV>, DV>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+}
+template <int DV>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled_bf16(
+    const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
+    bool causal, float scale, float* out, int64_t column, int64_t out_column) {
+  tiled_pass<Bf16Products<DV>, DV>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+}
+
+// The tiled kernel for this head size (its bf16 form where asked for and
+// the CPU has it), or nullptr (then two GEMMs).
 using TiledKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool,
                              float, float*, int64_t, int64_t);
 // SNAPFORMER_ATTENTION=gemm keeps the two-GEMM form, to measure one against the other.
-TiledKernel tiled_kernel(int64_t head_dim) {
+TiledKernel tiled_kernel(int64_t head_dim, bool bf16) {
   static const bool gemm_only = [] {
     const char* choice = std::getenv("SNAPFORMER_ATTENTION");
     return choice != nullptr && std::string(choice) == "gemm";
   }();
   if (gemm_only || active_isa() != Isa::kAvx512) return nullptr;
   switch (head_dim) {
-    case 16: return attend_tiled<1>;
-    case 32: return attend_tiled<2>;
-    case 64: return attend_tiled<4>;
-    case 128: return attend_tiled<8>;
+    case 16: return bf16 ? attend_tiled_bf16<1> : attend_tiled<1>;
+    case 32: return bf16 ? attend_tiled_bf16<2> : attend_tiled<2>;
+    case 64: return bf16 ? attend_tiled_bf16<4> : attend_tiled<4>;
+    case 128: return bf16 ? attend_tiled_bf16<8> : attend_tiled<8>;
     default: return nullptr;
   }
 }
 
-// From this many queries on, the GEMM form wins (measured on bert-base).
-constexpr int64_t kGemmQueries = 64;
+// From this many queries on, the tiled (or GEMM) form beats the row form:
+// 64 with float32 products (bert-base), 16 with bf16 ones (bert-base int8 at
+// 32 tokens 15.2-15.5 -> 14.9-15.0 ms, 1 thread, Zen 4; 8 tokens no better).
+constexpr int64_t kManyQueries = 64;
+constexpr int64_t kManyQueriesBf16 = 16;
 
 }  // namespace
 
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-            bool causal, float scale, float* out) {
-  attend_batch({AttentionSpan{q, k, v, queries, keys, out}}, shape, causal, scale);
+            bool causal, float scale, float* out, Precision products) {
+  attend_batch({AttentionSpan{q, k, v, queries, keys, out}}, shape, causal, scale, products);
 }
 
-void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale) {
+void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale,
+                  Precision products) {
   const int64_t d = shape.head_dim, heads = shape.heads;
   const int64_t head_stride = shape.input_head_stride > 0 ? shape.input_head_stride : d;
   const RowKernel rows = row_kernel(d);
-  const TiledKernel tiled = tiled_kernel(d);
+  const bool bf16 = products != Precision::kFp32 && bf16_dot_products();
+  const TiledKernel tiled = tiled_kernel(d, bf16);
+  const int64_t many_queries = tiled != nullptr && bf16 ? kManyQueriesBf16 : kManyQueries;
   // Task t is head t % heads of span t / heads.
   auto run = [&](int64_t first, int64_t last) {
     thread_local std::vector<float> scratch;  // the row form's scores
     for (int64_t t = first; t < last; ++t) {
       const AttentionSpan& s = spans[static_cast<std::size_t>(t / heads)];
       const int64_t column = (t % heads) * head_stride, out_column = (t % heads) * d;
-      if (s.queries < kGemmQueries) {
+      if (s.queries < many_queries) {
         if (scratch.size() < static_cast<std::size_t>(s.keys)) scratch.resize(static_cast<std::size_t>(s.keys));
         rows(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, scratch.data(), column, out_column);
       } else if (tiled != nullptr) {

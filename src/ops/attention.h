@@ -7,11 +7,14 @@
 // 64 on, tiled over 64-key blocks with an online softmax (AVX-512, head sizes
 // 16/32/64/128), so the score matrix is never materialized. Other CPUs and
 // head sizes use two GEMMs around a row softmax there (SNAPFORMER_ATTENTION=
-// gemm forces that form, for measurements).
+// gemm forces that form, for measurements). With bf16 products (below) the
+// tiled form starts at 16 queries.
 #pragma once
 
 #include <cstdint>
 #include <vector>
+
+#include "ops/precision.h"
 
 namespace snapformer::ops {
 
@@ -27,8 +30,14 @@ struct AttentionShape {
 // Attention for one sequence: `queries` rows of Q attend to `keys` rows of K/V.
 // With `causal`, query i (the i-th of the last `queries` positions) sees keys
 // 0 .. keys-queries+i. Writes `queries` rows of `out`.
+//
+// `products` is the precision of the model's linear layers. With kBf16 or
+// kInt8, where bf16_dot_products() (cpu.h), the tiled form (64 queries and
+// more) computes Q·Kᵀ and P·V from bf16-rounded inputs into float32 sums,
+// twice the multiply-adds per instruction; softmax and outputs stay float32.
+// kFp32 keeps every product in float32.
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-            bool causal, float scale, float* out);
+            bool causal, float scale, float* out, Precision products = Precision::kFp32);
 
 // One sequence of a packed batch, for attend_batch: as attend's arguments.
 struct AttentionSpan {
@@ -45,6 +54,7 @@ struct AttentionSpan {
 // (one call per sequence, its heads one after another, kept short inputs,
 // batches of them and decoding steps on one core while the others waited).
 // Spans must not write to the same rows. Reentrant; uses the thread pool.
-void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale);
+void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape& shape, bool causal, float scale,
+                  Precision products = Precision::kFp32);
 
 }  // namespace snapformer::ops

@@ -49,6 +49,14 @@ bool cpu_has_avx512_vnni() {
   return vnni;
 }
 
+bool cpu_has_avx512_bf16() {
+  static const bool bf16 = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+  }();
+  return bf16;
+}
+
 std::atomic<int>& chosen() {
   static std::atomic<int> isa{static_cast<int>(detect())};
   return isa;
@@ -82,6 +90,8 @@ bool cpu_supports(Isa isa) {
 
 bool int8_uses_vnni() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_vnni(); }
 
+bool bf16_dot_products() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_bf16(); }
+
 std::string describe_kernels() {
   const Isa isa = active_isa(), gemm = gemm_isa();
   std::string line = isa_name(isa);
@@ -90,6 +100,8 @@ std::string describe_kernels() {
   if (gemm != isa) line += " (512-bit operations run in two halves)";
   line += "; int8: ";
   line += isa == Isa::kPortable ? "portable" : int8_uses_vnni() ? "avx512-vnni (weights in VNNI panels)" : "avx2";
+  line += "; bf16/int8 attention: ";
+  line += bf16_dot_products() ? "avx512-bf16" : "float32";
   return line;
 }
 

@@ -31,9 +31,14 @@ bool cpu_supports(Isa isa);
 // VPDPBUSD; loading then packs int8 weights into VNNI panels, int8_panels.h):
 // AVX-512 is the active ISA and the CPU has VNNI and BW.
 bool int8_uses_vnni();
+// Whether attention may take its bf16 form for bf16 and int8 models
+// (attention.h; VDPBF16PS: 32 bf16 products per instruction): AVX-512 is
+// the active ISA and the CPU has AVX512-BF16 and BW.
+bool bf16_dot_products();
 // One line naming the kernels this process runs, for `snapformer version`:
 // e.g. "avx512; fp32 GEMM and attention: avx2 (512-bit operations run in two
-// halves); int8: avx512-vnni (weights in VNNI panels)".
+// halves); int8: avx512-vnni (weights in VNNI panels); bf16/int8
+// attention: avx512-bf16".
 std::string describe_kernels();
 
 }  // namespace snapformer::ops
