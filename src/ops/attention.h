@@ -32,10 +32,10 @@ struct AttentionShape {
 // 0 .. keys-queries+i. Writes `queries` rows of `out`.
 //
 // `products` is the precision of the model's linear layers. With kBf16 or
-// kInt8, where bf16_dot_products() (cpu.h), the tiled form (64 queries and
-// more) computes Q·Kᵀ and P·V from bf16-rounded inputs into float32 sums,
-// twice the multiply-adds per instruction; softmax and outputs stay float32.
-// kFp32 keeps every product in float32.
+// kInt8, where bf16_dot_products() (cpu.h), the tiled form (then from 16
+// queries on) computes Q·Kᵀ and P·V from bf16-rounded inputs into float32
+// sums, twice the multiply-adds per instruction; softmax and outputs stay
+// float32. kFp32 keeps every product in float32.
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
             bool causal, float scale, float* out, Precision products = Precision::kFp32);
 
