@@ -210,6 +210,7 @@ struct HeadRows {
 // times V[j]'s 16-column pieces, read in place.
 template <int DV>
 struct Float32Products {
+  static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV;
   HeadRows head;
   alignas(64) float key_columns[d * kKeyTile];
@@ -275,6 +276,7 @@ SNAPFORMER_TILED __m512i bf16_in_low_halves(const float* x, bool present) {
 // 16 columns c). Q is converted once, the K and V pair tables once per tile.
 template <int DV>
 struct Bf16Products {
+  static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV, kPairs = d / 2;
   HeadRows head;
   std::uint32_t* query_pairs;                                   // [queries][kPairs]
@@ -343,11 +345,18 @@ struct Bf16Products {
   }
 };
 
-template <typename Products, int DV>
+// The tiled pass over one head. A Products policy (Float32Products,
+// Bf16Products) is made per head from its rows and query count, then
+// load_tile(k0, tile) lays out a key tile, scores(i0, rows, score) adds
+// Q·Kᵀ of a block of kRows queries into `score`, keep_weights(r, weight)
+// takes row r's softmax numerators, and weigh_values(k0, tile, acc) adds
+// P·V into `acc`; the online softmax itself is shared (OnlineSoftmaxRows).
+template <typename Products>
 SNAPFORMER_TILED void tiled_pass(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
                                  const AttentionShape& shape, bool causal, float scale, float* out, int64_t column,
                                  int64_t out_column) {
-  constexpr int64_t d = 16 * DV;
+  constexpr int DV = Products::kVectors;
+  constexpr int64_t d = Products::d;
   OnlineSoftmaxRows state(queries, d);
   Products products(HeadRows{q, k, v, shape, column}, queries);
   for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
@@ -395,13 +404,13 @@ template <int DV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled(
     const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
     bool causal, float scale, float* out, int64_t column, int64_t out_column) {
-  tiled_pass<Float32Products<DV>, DV>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+  tiled_pass<Float32Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
 }
 template <int DV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled_bf16(
     const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
     bool causal, float scale, float* out, int64_t column, int64_t out_column) {
-  tiled_pass<Bf16Products<DV>, DV>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+  tiled_pass<Bf16Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
 }
 
 // The tiled kernel for this head size (its bf16 form where asked for and
