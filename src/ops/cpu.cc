@@ -41,20 +41,19 @@ Isa detect() {
   return best;
 }
 
-bool cpu_has_avx512_vnni() {
-  static const bool vnni = [] {
+// The AVX-512 extensions the int8 and bf16 kernels need, each with BW
+// (their byte and word operations), detected once.
+struct Avx512Extensions {
+  bool vnni;
+  bool bf16;
+};
+const Avx512Extensions& avx512_extensions() {
+  static const Avx512Extensions extensions = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+    const bool bw = __builtin_cpu_supports("avx512bw");
+    return Avx512Extensions{bw && __builtin_cpu_supports("avx512vnni"), bw && __builtin_cpu_supports("avx512bf16")};
   }();
-  return vnni;
-}
-
-bool cpu_has_avx512_bf16() {
-  static const bool bf16 = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
-  }();
-  return bf16;
+  return extensions;
 }
 
 std::atomic<int>& chosen() {
@@ -88,9 +87,9 @@ bool cpu_supports(Isa isa) {
   return false;
 }
 
-bool int8_uses_vnni() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_vnni(); }
+bool int8_uses_vnni() { return active_isa() == Isa::kAvx512 && avx512_extensions().vnni; }
 
-bool bf16_dot_products() { return active_isa() == Isa::kAvx512 && cpu_has_avx512_bf16(); }
+bool bf16_dot_products() { return active_isa() == Isa::kAvx512 && avx512_extensions().bf16; }
 
 std::string describe_kernels() {
   const Isa isa = active_isa(), gemm = gemm_isa();
