@@ -1,11 +1,11 @@
 // GPT-2 greedy decoding on ONNX Runtime (onnxruntime-node), for bench/interleaved:
-//   node bench/ort_gpt2.mjs --ort NODE_DIR --model gpt2-past[.int8].onnx --threads N --runs R
-// Each run feeds a 6-token prompt with empty past keys/values (time to the
+//   node bench/ort_gpt2.mjs --ort NODE_DIR --model gpt2-past[.int8].onnx --threads N --runs R [--prompt P]
+// Each run feeds a P-token prompt (6 unless given) with empty past keys/values (time to the
 // first token: the prompt's forward and the argmax of its last logits), then
 // 19 single tokens with the previous step's present keys/values (decode: the
 // mean ms per token over those 19). A first run warms up and is not counted,
 // as in snapformer_bench. Prints one JSON line:
-//   {"gpt2/DTYPE/ttft/p6": {"median_ms", "min_ms"}, "gpt2/DTYPE/decode/p6+20": {...}}
+//   {"gpt2/DTYPE/ttft/pP": {"median_ms", "min_ms"}, "gpt2/DTYPE/decode/pP+20": {...}}
 // The graph is the peer kit's KV-cache export: inputs input_ids and
 // past_{layer}_{key,value} [1, 12, past, 64], outputs logits and present_*.
 import { createRequire } from 'node:module';
@@ -23,6 +23,7 @@ for (const needed of ['ort', 'model', 'threads', 'runs']) {
 const ort = createRequire(path.join(path.resolve(flags.ort), 'index.js'))('onnxruntime-node');
 const dtype = flags.model.includes('.int8.') ? 'int8' : 'fp32';
 const layers = 12, heads = 12, headDim = 64, newTokens = 20;
+const promptLength = Number(flags.prompt ?? 6);
 
 const session = await ort.InferenceSession.create(flags.model, {
   executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: Number(flags.threads),
@@ -38,7 +39,7 @@ const lastArgmax = (logits) => {
 };
 
 async function generate() {
-  const prompt = Array.from({ length: 6 }, () => 1000 + Math.floor(Math.random() * 49000));
+  const prompt = Array.from({ length: promptLength }, () => 1000 + Math.floor(Math.random() * 49000));
   const feeds = { input_ids: ids(prompt) };
   for (let l = 0; l < layers; l++)
     for (const kind of ['key', 'value'])
@@ -70,5 +71,6 @@ for (let r = 0; r < Number(flags.runs); r++) {
   ttft.push(g.ttft);
   perToken.push(g.perToken);
 }
-console.log(JSON.stringify({ [`gpt2/${dtype}/ttft/p6`]: summary(ttft), [`gpt2/${dtype}/decode/p6+20`]: summary(perToken) }));
+const p = `p${promptLength}`;
+console.log(JSON.stringify({ [`gpt2/${dtype}/ttft/${p}`]: summary(ttft), [`gpt2/${dtype}/decode/${p}+20`]: summary(perToken) }));
 await session.release();

@@ -2,12 +2,14 @@
 // run through snapformer, written as the runtime JSON that compare.py reads.
 //
 //   snapformer_bench --models DIR --threads N [--quick] [--dtypes fp32,int8,bf16] --out FILE.json
-//                    [--only TEXT] [--reps N]
+//                    [--only TEXT] [--reps N] [--gpt2-prompt N]
 //
 // bert-cls/{dtype}/b{B}/s{S}: one classification forward of B sequences of S
 // random tokens (packed, no padding) -> logits; gpt2/{dtype}/ttft/p6: the
 // 6-token prompt's forward + LM head + argmax; gpt2/{dtype}/decode/p6+20:
 // greedy decoding with the KV cache, mean ms per token over tokens 2..20.
+// --gpt2-prompt N gives the prompt N tokens instead of 6 (names pN, pN+20):
+// decoding then reads N + 1..20 positions of keys and values per layer.
 // The peers time int8 at batch 1 only; so does this for int8 and bf16.
 // --only runs just the workloads whose name contains TEXT, or starts with it
 // when TEXT begins with '^' (GPT-2's two run together), and --reps N times
@@ -87,6 +89,7 @@ int main(int argc, char** argv) {
   bool quick = false, bandwidth = false;
   std::string only;
   int reps_override = 0;
+  int64_t gpt2_prompt = 6;
   std::vector<ops::Precision> precisions{ops::Precision::kFp32};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
     else if (i + 1 < argc && flag == "--out") out = argv[++i];
     else if (i + 1 < argc && flag == "--only") only = argv[++i];
     else if (i + 1 < argc && flag == "--reps") reps_override = std::stoi(argv[++i]);
+    else if (i + 1 < argc && flag == "--gpt2-prompt") gpt2_prompt = std::stoll(argv[++i]);
     else if (i + 1 < argc && flag == "--dtypes") {
       precisions.clear();
       std::string list = argv[++i];
@@ -160,20 +164,22 @@ int main(int argc, char** argv) {
   }
 
   const std::string gpt2 = models + "/gpt2";
-  const std::string ttft_name = "gpt2/" + dtype + "/ttft/p6", decode_name = "gpt2/" + dtype + "/decode/p6+20";
+  const std::string p = "p" + std::to_string(gpt2_prompt);
+  const std::string ttft_name = "gpt2/" + dtype + "/ttft/" + p, decode_name = "gpt2/" + dtype + "/decode/" + p + "+20";
   if (std::filesystem::exists(gpt2) && (selected(ttft_name) || selected(decode_name))) {
     const auto pipeline = Pipeline::load(gpt2, false, load_options);
     const Gpt2Model& decoder = *pipeline->decoder();
     const int64_t h = decoder.config().hidden_size;
-    std::vector<int32_t> prompt(6);
+    std::vector<int32_t> prompt(static_cast<std::size_t>(gpt2_prompt));
     for (int32_t& id : prompt) id = 1000 + token(rng) % 49000;
+    const int64_t last = gpt2_prompt - 1;
     std::vector<double> ttft, per_token;
     const int runs = reps_override > 0 ? reps_override : quick ? 3 : 7;
     for (int r = 0; r <= runs; ++r) {  // run 0 warms up
-      auto cache = decoder.new_cache(26);
+      auto cache = decoder.new_cache(gpt2_prompt + 20);
       const auto t0 = Clock::now();
-      std::vector<float> hidden = decoder.forward({{&cache, prompt.data(), 6}});
-      std::vector<float> logits = decoder.logits(hidden.data() + 5 * h, 1);
+      std::vector<float> hidden = decoder.forward({{&cache, prompt.data(), gpt2_prompt}});
+      std::vector<float> logits = decoder.logits(hidden.data() + last * h, 1);
       int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       const double first = elapsed_ms(t0);
       Clock::time_point second_start;

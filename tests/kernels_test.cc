@@ -623,6 +623,37 @@ TEST_P(AttentionIsa, BatchOnThePoolEqualsEachSequenceAlone) {
   ops::set_num_threads(static_cast<int>(previous_threads));
 }
 
+// Keys and values stored head after head (a KV cache: [heads][positions]
+// [head_dim], kv_head_stride apart, with room for more positions) give what
+// the same values side by side in each row give: the row form (decoding),
+// the tiled or GEMM form (prompts), float32 and bf16 products, 2 threads.
+TEST_P(AttentionIsa, KeysAndValuesHeadAfterHeadEqualSideBySide) {
+  std::mt19937 rng(8);
+  const int64_t d = 64, heads = 3, stride = heads * d, capacity = 150, previous_threads = ops::num_threads();
+  ops::set_num_threads(2);
+  for (bool causal : {false, true})
+    for (ops::Precision products : {ops::Precision::kFp32, ops::Precision::kBf16})
+      for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 130}, {20, 20}, {70, 140}}) {
+        const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
+        std::vector<float> k_heads(static_cast<std::size_t>(heads * capacity * d), -7.0f), v_heads(k_heads);
+        for (int64_t j = 0; j < keys; ++j)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t c = 0; c < d; ++c) {
+              k_heads[(h * capacity + j) * d + c] = k[j * stride + h * d + c];
+              v_heads[(h * capacity + j) * d + c] = v[j * stride + h * d + c];
+            }
+        std::vector<float> side(static_cast<std::size_t>(queries * stride)), apart(side.size());
+        ops::attend_batch({{q.data(), k.data(), v.data(), queries, keys, side.data()}},
+                          {heads, d, stride, stride, stride, 0}, causal, 0.2f, products);
+        ops::attend_batch({{q.data(), k_heads.data(), v_heads.data(), queries, keys, apart.data(), capacity * d}},
+                          {heads, d, stride, d, stride, 0}, causal, 0.2f, products);
+        for (std::size_t i = 0; i < side.size(); ++i)
+          ASSERT_NEAR(apart[i], side[i], 1e-6 + 1e-5 * std::fabs(side[i]))
+              << "causal " << causal << " queries " << queries << " keys " << keys << " at " << i;
+      }
+  ops::set_num_threads(static_cast<int>(previous_threads));
+}
+
 SNAPFORMER_FOR_EACH_ISA(AttentionIsa);
 
 }  // namespace

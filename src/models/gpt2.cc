@@ -83,7 +83,8 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
   std::vector<ops::AttentionSpan> spans;
   const int64_t head_dim = h / config_.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
-  const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, h, h};
+  // K and V come from the caches, one head's rows after another (kv_stride head_dim).
+  const ops::AttentionShape shape{config_.num_heads, head_dim, 3 * h, head_dim, h};
 
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
@@ -95,13 +96,17 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
       KvCache& cache = *steps[s].cache;
       float* keys = cache.keys.data() + static_cast<int64_t>(l) * cache.capacity * h;
       float* values = cache.values.data() + static_cast<int64_t>(l) * cache.capacity * h;
+      const int64_t head_rows = cache.capacity * head_dim;  // one head's slab of the layer
       for (int64_t i = 0; i < steps[s].count; ++i) {
         const float* row = qkv.data() + (r + i) * 3 * h;
-        std::memcpy(keys + (cache.length + i) * h, row + h, static_cast<std::size_t>(h) * sizeof(float));
-        std::memcpy(values + (cache.length + i) * h, row + 2 * h, static_cast<std::size_t>(h) * sizeof(float));
+        for (int64_t head = 0; head < config_.num_heads; ++head) {
+          const int64_t at = head * head_rows + (cache.length + i) * head_dim;
+          std::memcpy(keys + at, row + h + head * head_dim, static_cast<std::size_t>(head_dim) * sizeof(float));
+          std::memcpy(values + at, row + 2 * h + head * head_dim, static_cast<std::size_t>(head_dim) * sizeof(float));
+        }
       }
       spans.push_back({qkv.data() + r * 3 * h, keys, values, steps[s].count, cache.length + steps[s].count,
-                       context.data() + r * h});
+                       context.data() + r * h, head_rows});
       r += steps[s].count;
     }
     ops::attend_batch(spans, shape, /*causal=*/true, scale, linears_->precision());

@@ -29,11 +29,12 @@ class Gpt2Model {
   const LinearWeights& linear_weights() const { return *linears_; }
 
   // Keys and values of every layer for one sequence, preallocated for
-  // `capacity` positions so decoding never reallocates.
+  // `capacity` positions so decoding never reallocates. Each head's rows lie
+  // together, so that a decoding step reads them as one run (attention.h).
   struct KvCache {
     int64_t capacity = 0;
     int64_t length = 0;  // positions already computed
-    std::vector<float> keys, values;  // [layers, capacity, hidden]
+    std::vector<float> keys, values;  // [layers, heads, capacity, head_dim]
   };
   KvCache new_cache(int64_t capacity) const;
 

@@ -32,17 +32,16 @@ namespace {
 // One head, one query row at a time: scores, softmax and weighted sum in one
 // pass. Best for few queries (decoding, short inputs).
 void attend_rows(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
-                 const AttentionShape& shape, bool causal, float scale, float* out, float* scratch, int64_t column,
-                 int64_t out_column) {
+                 const AttentionShape& shape, bool causal, float scale, float* out, float* scratch) {
   const int64_t d = shape.head_dim;
   for (int64_t i = 0; i < queries; ++i) {
     const int64_t visible = causal ? keys - queries + i + 1 : keys;
-    const float* qi = q + i * shape.q_stride + column;
-    for (int64_t j = 0; j < visible; ++j) scratch[j] = dot(qi, k + j * shape.kv_stride + column, d) * scale;
+    const float* qi = q + i * shape.q_stride;
+    for (int64_t j = 0; j < visible; ++j) scratch[j] = dot(qi, k + j * shape.kv_stride, d) * scale;
     softmax(scratch, visible);
-    float* o = out + i * shape.out_stride + out_column;
+    float* o = out + i * shape.out_stride;
     std::memset(o, 0, static_cast<std::size_t>(d) * sizeof(float));
-    for (int64_t j = 0; j < visible; ++j) axpy(scratch[j], v + j * shape.kv_stride + column, o, d);
+    for (int64_t j = 0; j < visible; ++j) axpy(scratch[j], v + j * shape.kv_stride, o, d);
   }
 }
 
@@ -53,15 +52,14 @@ void attend_rows(const float* q, const float* k, const float* v, int64_t queries
 template <int DV>
 __attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const float* k, const float* v,
                                                           int64_t queries, int64_t keys, const AttentionShape& shape,
-                                                          bool causal, float scale, float* out, float* scratch,
-                                                          int64_t column, int64_t out_column) {
+                                                          bool causal, float scale, float* out, float* scratch) {
   for (int64_t i = 0; i < queries; ++i) {
     const int64_t visible = causal ? keys - queries + i + 1 : keys;
-    const float* qi = q + i * shape.q_stride + column;
+    const float* qi = q + i * shape.q_stride;
     __m256 query[DV];
     for (int c = 0; c < DV; ++c) query[c] = _mm256_mul_ps(_mm256_loadu_ps(qi + 8 * c), _mm256_set1_ps(scale));
     for (int64_t j = 0; j < visible; ++j) {
-      const float* kj = k + j * shape.kv_stride + column;
+      const float* kj = k + j * shape.kv_stride;
       __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};  // two chains: half the FMA latency
       for (int c = 0; c < DV; ++c) sum[c % 2] = _mm256_fmadd_ps(query[c], _mm256_loadu_ps(kj + 8 * c), sum[c % 2]);
       scratch[j] = sum_lanes(_mm256_add_ps(sum[0], sum[1]));
@@ -71,16 +69,16 @@ __attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const 
     for (int c = 0; c < DV; ++c) o[c] = _mm256_setzero_ps();
     for (int64_t j = 0; j < visible; ++j) {
       const __m256 p = _mm256_set1_ps(scratch[j]);
-      const float* vj = v + j * shape.kv_stride + column;
+      const float* vj = v + j * shape.kv_stride;
       for (int c = 0; c < DV; ++c) o[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), o[c]);
     }
-    float* oi = out + i * shape.out_stride + out_column;
+    float* oi = out + i * shape.out_stride;
     for (int c = 0; c < DV; ++c) _mm256_storeu_ps(oi + 8 * c, o[c]);
   }
 }
 
 using RowKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool, float,
-                           float*, float*, int64_t, int64_t);
+                           float*, float*);
 
 // The row form for this head size on the ISA of the GEMM kernels (cpu.h:
 // AVX2 also on Zen 4, where the register kernels beat the 16-lane dot/axpy
@@ -100,10 +98,10 @@ RowKernel row_kernel(int64_t head_dim) {
 // One head as two GEMMs (QKᵀ, then PV) around a row-wise masked softmax: for
 // long sequences the GEMM kernels do the O(L²·d) work at full speed.
 void attend_gemm(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
-                 const AttentionShape& shape, bool causal, float scale, float* out, int64_t column, int64_t out_column) {
+                 const AttentionShape& shape, bool causal, float scale, float* out) {
   thread_local std::vector<float> scores;
   scores.resize(static_cast<std::size_t>(queries * keys));
-  gemm(false, true, queries, keys, shape.head_dim, scale, q + column, shape.q_stride, k + column, shape.kv_stride, 0.0f,
+  gemm(false, true, queries, keys, shape.head_dim, scale, q, shape.q_stride, k, shape.kv_stride, 0.0f,
        scores.data(), keys);
   for (int64_t i = 0; i < queries; ++i) {
     float* row = scores.data() + i * keys;
@@ -111,8 +109,8 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
     softmax(row, visible);
     std::fill(row + visible, row + keys, 0.0f);
   }
-  gemm(false, false, queries, shape.head_dim, keys, 1.0f, scores.data(), keys, v + column, shape.kv_stride, 0.0f,
-       out + out_column, shape.out_stride);
+  gemm(false, false, queries, shape.head_dim, keys, 1.0f, scores.data(), keys, v, shape.kv_stride, 0.0f,
+       out, shape.out_stride);
 }
 
 // One head in one tiled pass (flash-attention style), AVX-512, head_dim =
@@ -188,22 +186,21 @@ struct OnlineSoftmaxRows {
   }
 
   // The outputs: every row's partial sums divided by its l.
-  void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out, int64_t out_column) const {
+  void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out) const {
     for (int64_t i = 0; i < queries; ++i) {
       const float inverse = 1.0f / running_sum[i];
-      float* o = out + i * shape.out_stride + out_column;
+      float* o = out + i * shape.out_stride;
       for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
     }
   }
 };
 
-// Where a policy reads one head: Q, K and V rows and the head's column.
+// Where a policy reads one head: its first column of Q, K and V, and the strides.
 struct HeadRows {
   const float* q;
   const float* k;
   const float* v;
   const AttentionShape& shape;
-  int64_t column;
 };
 
 // Float32 products: the tile's K transposed ([d][kKeyTile]), each score row
@@ -222,13 +219,13 @@ struct Float32Products {
   SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
     for (int64_t j = 0; j < kKeyTile; ++j)
       for (int64_t c = 0; c < d; ++c)
-        key_columns[c * kKeyTile + j] = j < tile ? head.k[(k0 + j) * head.shape.kv_stride + head.column + c] : 0.0f;
+        key_columns[c * kKeyTile + j] = j < tile ? head.k[(k0 + j) * head.shape.kv_stride + c] : 0.0f;
   }
 
   // Rows i0 .. i0 + kRows (past the last query, the last one again).
   SNAPFORMER_TILED void scores(int64_t i0, int64_t rows, __m512 (&score)[kRows][kScoreVectors]) const {
     const float* query[kRows];
-    for (int64_t r = 0; r < kRows; ++r) query[r] = head.q + (i0 + std::min(r, rows - 1)) * head.shape.q_stride + head.column;
+    for (int64_t r = 0; r < kRows; ++r) query[r] = head.q + (i0 + std::min(r, rows - 1)) * head.shape.q_stride;
     for (int64_t c = 0; c < d; ++c) {
       __m512 kc[kScoreVectors];
       for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
@@ -246,7 +243,7 @@ struct Float32Products {
   SNAPFORMER_TILED void weigh_values(int64_t k0, int64_t tile, __m512 (&acc)[kRows][DV]) const {
     for (int64_t j = 0; j < tile; ++j) {
       __m512 vj[DV];
-      const float* row = head.v + (k0 + j) * head.shape.kv_stride + head.column;
+      const float* row = head.v + (k0 + j) * head.shape.kv_stride;
       for (int64_t c = 0; c < DV; ++c) vj[c] = _mm512_loadu_ps(row + 16 * c);
       for (int64_t r = 0; r < kRows; ++r) {
         const __m512 p = _mm512_set1_ps(weights[r][j]);
@@ -292,7 +289,7 @@ struct Bf16Products {
     for (int64_t i = 0; i < queries; ++i)
       for (int64_t c = 0; c < d; c += 16)
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(query_pairs + i * kPairs + c / 2),
-                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.q + i * head.shape.q_stride + head.column + c)));
+                            (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.q + i * head.shape.q_stride + c)));
   }
 
   // Keys past the tile are zeros in both tables (their weights are 0 too).
@@ -303,12 +300,12 @@ struct Bf16Products {
         alignas(32) std::uint32_t pairs[8] = {};
         if (j < tile)
           _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
-                             (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.k + (k0 + j) * stride + head.column + c)));
+                             (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.k + (k0 + j) * stride + c)));
         for (int64_t p = 0; p < 8; ++p) key_pairs[(c / 2 + p) * kKeyTile + j] = pairs[p];
       }
     for (int64_t j = 0; j < kKeyTile; j += 2)
       for (int64_t c = 0; c < d; c += 16) {
-        const float* row = head.v + (k0 + j) * stride + head.column + c;
+        const float* row = head.v + (k0 + j) * stride + c;
         const __m512i first = bf16_in_low_halves(row, j < tile);
         const __m512i second = bf16_in_low_halves(row + stride, j + 1 < tile);
         _mm512_store_si512(value_pairs + j / 2 * d + c, _mm512_or_si512(first, _mm512_slli_epi32(second, 16)));
@@ -354,12 +351,11 @@ struct Bf16Products {
 // P·V into `acc`; the online softmax itself is shared (OnlineSoftmaxRows).
 template <typename Products>
 SNAPFORMER_TILED void tiled_pass(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
-                                 const AttentionShape& shape, bool causal, float scale, float* out, int64_t column,
-                                 int64_t out_column) {
+                                 const AttentionShape& shape, bool causal, float scale, float* out) {
   constexpr int DV = Products::kVectors;
   constexpr int64_t d = Products::d;
   OnlineSoftmaxRows state(queries, d);
-  Products products(HeadRows{q, k, v, shape, column}, queries);
+  Products products(HeadRows{q, k, v, shape}, queries);
   for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
     const int64_t tile = std::min(kKeyTile, keys - k0);
     products.load_tile(k0, tile);
@@ -397,27 +393,27 @@ SNAPFORMER_TILED void tiled_pass(const float* q, const float* k, const float* v,
         for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);
     }
   }
-  state.finish(queries, d, shape, out, out_column);
+  state.finish(queries, d, shape, out);
 }
 
 // The kernels the dispatch points at (one per policy and head size).
 template <int DV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled(
     const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-    bool causal, float scale, float* out, int64_t column, int64_t out_column) {
-  tiled_pass<Float32Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+    bool causal, float scale, float* out) {
+  tiled_pass<Float32Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out);
 }
 template <int DV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled_bf16(
     const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
-    bool causal, float scale, float* out, int64_t column, int64_t out_column) {
-  tiled_pass<Bf16Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out, column, out_column);
+    bool causal, float scale, float* out) {
+  tiled_pass<Bf16Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out);
 }
 
 // The tiled kernel for this head size (its bf16 form where asked for and
 // the CPU has it), or nullptr (then two GEMMs).
 using TiledKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool,
-                             float, float*, int64_t, int64_t);
+                             float, float*);
 // SNAPFORMER_ATTENTION=gemm keeps the two-GEMM form, to measure one against the other.
 TiledKernel tiled_kernel(int64_t head_dim, bool bf16) {
   static const bool gemm_only = [] {
@@ -455,19 +451,23 @@ void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape&
   const bool bf16 = products != Precision::kFp32 && bf16_dot_products();
   const TiledKernel tiled = tiled_kernel(d, bf16);
   const int64_t many_queries = tiled != nullptr && bf16 ? kManyQueriesBf16 : kManyQueries;
-  // Task t is head t % heads of span t / heads.
+  // Task t is head t % heads of span t / heads; the kernels get that head's
+  // first column of Q, K, V and the output.
   auto run = [&](int64_t first, int64_t last) {
     thread_local std::vector<float> scratch;  // the row form's scores
     for (int64_t t = first; t < last; ++t) {
       const AttentionSpan& s = spans[static_cast<std::size_t>(t / heads)];
-      const int64_t column = (t % heads) * head_stride, out_column = (t % heads) * d;
+      const int64_t head = t % heads;
+      const int64_t kv_offset = head * (s.kv_head_stride > 0 ? s.kv_head_stride : head_stride);
+      const float *q = s.q + head * head_stride, *k = s.k + kv_offset, *v = s.v + kv_offset;
+      float* out = s.out + head * d;
       if (s.queries < many_queries) {
         if (scratch.size() < static_cast<std::size_t>(s.keys)) scratch.resize(static_cast<std::size_t>(s.keys));
-        rows(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, scratch.data(), column, out_column);
+        rows(q, k, v, s.queries, s.keys, shape, causal, scale, out, scratch.data());
       } else if (tiled != nullptr) {
-        tiled(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, column, out_column);
+        tiled(q, k, v, s.queries, s.keys, shape, causal, scale, out);
       } else {
-        attend_gemm(s.q, s.k, s.v, s.queries, s.keys, shape, causal, scale, s.out, column, out_column);
+        attend_gemm(q, k, v, s.queries, s.keys, shape, causal, scale, out);
       }
     }
   };

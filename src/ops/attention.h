@@ -40,6 +40,12 @@ void attend(const float* q, const float* k, const float* v, int64_t queries, int
             bool causal, float scale, float* out, Precision products = Precision::kFp32);
 
 // One sequence of a packed batch, for attend_batch: as attend's arguments.
+// kv_head_stride: floats from one head's K (and V) to the next head's. 0: the
+// heads lie side by side in each row, as in Q (shape.input_head_stride). A
+// KV cache stores each head's rows together instead ([heads][positions]
+// [head_dim], with shape.kv_stride = head_dim), so that a decoding step reads
+// each head's keys and values as one run of memory, not one 256-byte piece
+// of every row.
 struct AttentionSpan {
   const float* q = nullptr;
   const float* k = nullptr;
@@ -47,6 +53,7 @@ struct AttentionSpan {
   int64_t queries = 0;
   int64_t keys = 0;
   float* out = nullptr;
+  int64_t kv_head_stride = 0;
 };
 
 // attend() for every sequence of a batch at once: its (sequence, head) pairs
