@@ -654,6 +654,45 @@ TEST_P(AttentionIsa, KeysAndValuesHeadAfterHeadEqualSideBySide) {
   ops::set_num_threads(static_cast<int>(previous_threads));
 }
 
+// Keys and values stored as bf16 (a bf16 KV cache, head after head) give
+// what the same bf16-rounded values as float32 give: the row form reading
+// bf16 in place (decoding), the bf16 tiled form reading them in place, and
+// the forms that widen one head first (float32 products from 64 queries).
+TEST_P(AttentionIsa, Bf16KeysAndValuesEqualTheirFloat32Values) {
+  std::mt19937 rng(9);
+  const int64_t d = 64, heads = 2, stride = heads * d, capacity = 140, previous_threads = ops::num_threads();
+  ops::set_num_threads(2);
+  for (bool causal : {false, true})
+    for (ops::Precision products : {ops::Precision::kFp32, ops::Precision::kInt8})
+      for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 130}, {3, 40}, {20, 20}, {70, 140}}) {
+        const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
+        const std::size_t cache = static_cast<std::size_t>(heads * capacity * d);
+        std::vector<std::uint16_t> k_bf16(cache, 0x7fc0), v_bf16(cache, 0x7fc0);  // NaN where no key was stored
+        std::vector<float> k_rounded(cache), v_rounded(cache);
+        for (int64_t j = 0; j < keys; ++j)
+          for (int64_t h = 0; h < heads; ++h)
+            for (int64_t c = 0; c < d; ++c) {
+              const std::size_t at = static_cast<std::size_t>((h * capacity + j) * d + c);
+              k_bf16[at] = ops::float_to_bfloat16(k[j * stride + h * d + c]);
+              v_bf16[at] = ops::float_to_bfloat16(v[j * stride + h * d + c]);
+              k_rounded[at] = std::bit_cast<float>(static_cast<std::uint32_t>(k_bf16[at]) << 16);
+              v_rounded[at] = std::bit_cast<float>(static_cast<std::uint32_t>(v_bf16[at]) << 16);
+            }
+        const ops::AttentionShape shape{heads, d, stride, d, stride, 0};
+        std::vector<float> from_floats(static_cast<std::size_t>(queries * stride)), from_bf16(from_floats.size());
+        ops::attend_batch({{q.data(), k_rounded.data(), v_rounded.data(), queries, keys, from_floats.data(), capacity * d}},
+                          shape, causal, 0.2f, products);
+        ops::AttentionSpan span{q.data(), nullptr, nullptr, queries, keys, from_bf16.data(), capacity * d};
+        span.k_bf16 = k_bf16.data();
+        span.v_bf16 = v_bf16.data();
+        ops::attend_batch({span}, shape, causal, 0.2f, products);
+        for (std::size_t i = 0; i < from_floats.size(); ++i)
+          ASSERT_NEAR(from_bf16[i], from_floats[i], 1e-6 + 1e-5 * std::fabs(from_floats[i]))
+              << "causal " << causal << " queries " << queries << " keys " << keys << " at " << i;
+      }
+  ops::set_num_threads(static_cast<int>(previous_threads));
+}
+
 SNAPFORMER_FOR_EACH_ISA(AttentionIsa);
 
 }  // namespace

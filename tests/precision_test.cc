@@ -11,6 +11,8 @@
 #include "cli_util.h"
 #include "isa_test.h"
 #include "io/safetensors.h"
+#include "models/gpt2.h"
+#include "ops/attention.h"
 #include "ops/cpu.h"
 #include "tasks/likelihood.h"
 #include "tasks/pipeline.h"
@@ -85,6 +87,35 @@ TEST_P(PrecisionMode, FortuneGpt2LikelihoodCloseToFp32) {
   const double lowered = mean_nll(*Pipeline::load(repo_model("fortune-gpt2"), false, LoadOptions{GetParam()}), docs);
   EXPECT_NEAR(lowered, fp32, 0.02 * fp32) << ops::precision_name(GetParam());  // perplexity within ~2%
   EXPECT_NE(lowered, fp32);  // the mode really changed the arithmetic
+}
+
+// The KV cache of a bf16/int8 model holds bf16 where attention takes its
+// bf16 form (half the bytes a decoding step reads), and decoding token by
+// token from it (the row form reading bf16 in place) gives the hidden states
+// that one forward over the whole text gives (the tiled form, 16+ queries).
+TEST_P(PrecisionMode, DecodingFromTheKvCacheMatchesOneForward) {
+  SKIP_UNLESS_PRECISION_RUNS_HERE(GetParam());
+  const auto pipeline = Pipeline::load(repo_model("fortune-gpt2"), false, LoadOptions{GetParam()});
+  const Gpt2Model& model = *pipeline->decoder();
+  const int64_t h = model.config().hidden_size, prompt = 20, steps = 12;
+  std::vector<int32_t> ids;
+  for (int64_t i = 0; i < prompt + steps; ++i) ids.push_back(static_cast<int32_t>((i * 7919 + 13) % 5000));
+
+  auto whole = model.new_cache(prompt + steps);
+  const std::vector<float> expected = model.forward({{&whole, ids.data(), prompt + steps}});
+  auto cache = model.new_cache(prompt + steps);
+  EXPECT_EQ(cache.keys_bf16.empty(), !ops::kv_cache_in_bf16(GetParam()));
+  EXPECT_EQ(cache.keys.empty(), ops::kv_cache_in_bf16(GetParam()));
+  model.forward({{&cache, ids.data(), prompt}});
+  double worst = 0, scale = 0;
+  for (int64_t t = prompt; t < prompt + steps; ++t) {
+    const std::vector<float> hidden = model.forward({{&cache, ids.data() + t, 1}});
+    for (int64_t c = 0; c < h; ++c) {
+      worst = std::max(worst, static_cast<double>(std::fabs(hidden[c] - expected[t * h + c])));
+      scale = std::max(scale, static_cast<double>(std::fabs(expected[t * h + c])));
+    }
+  }
+  EXPECT_LT(worst, 0.02 * scale) << ops::precision_name(GetParam()) << ": largest |state| " << scale;
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, PrecisionMode, ::testing::Values(ops::Precision::kBf16, ops::Precision::kInt8),

@@ -6,6 +6,7 @@
 
 #include "ops/attention.h"
 #include "ops/elementwise.h"
+#include "ops/quantize.h"
 #include "util/error.h"
 
 namespace snapformer {
@@ -50,8 +51,13 @@ Gpt2Model::KvCache Gpt2Model::new_cache(int64_t capacity) const {
   KvCache cache;
   cache.capacity = std::min(capacity, config_.max_positions);
   const auto size = static_cast<std::size_t>(config_.num_layers * cache.capacity * config_.hidden_size);
-  cache.keys.resize(size);
-  cache.values.resize(size);
+  if (ops::kv_cache_in_bf16(linears_->precision())) {
+    cache.keys_bf16.resize(size);
+    cache.values_bf16.resize(size);
+  } else {
+    cache.keys.resize(size);
+    cache.values.resize(size);
+  }
   return cache;
 }
 
@@ -81,6 +87,7 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
   std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(rows * 3 * h)), context(x.size()),
       projected(x.size()), inner(static_cast<std::size_t>(rows * ff));
   std::vector<ops::AttentionSpan> spans;
+  std::vector<std::uint16_t> rounded(static_cast<std::size_t>(2 * h));  // one row's keys and values as bf16
   const int64_t head_dim = h / config_.num_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   // K and V come from the caches, one head's rows after another (kv_stride head_dim).
@@ -94,19 +101,37 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
     spans.clear();
     for (int64_t r = 0, s = 0; s < static_cast<int64_t>(steps.size()); ++s) {
       KvCache& cache = *steps[s].cache;
-      float* keys = cache.keys.data() + static_cast<int64_t>(l) * cache.capacity * h;
-      float* values = cache.values.data() + static_cast<int64_t>(l) * cache.capacity * h;
+      const int64_t layer_start = static_cast<int64_t>(l) * cache.capacity * h;
       const int64_t head_rows = cache.capacity * head_dim;  // one head's slab of the layer
+      const bool bf16 = !cache.keys_bf16.empty();
+      // This step's keys and values (columns h.. and 2h.. of each qkv row)
+      // into their heads' slabs, as float32 or rounded to bf16 (a row's 2h
+      // values at once, then copied head by head).
       for (int64_t i = 0; i < steps[s].count; ++i) {
         const float* row = qkv.data() + (r + i) * 3 * h;
+        if (bf16) ops::floats_to_bfloat16(row + h, 2 * h, rounded.data());
         for (int64_t head = 0; head < config_.num_heads; ++head) {
-          const int64_t at = head * head_rows + (cache.length + i) * head_dim;
-          std::memcpy(keys + at, row + h + head * head_dim, static_cast<std::size_t>(head_dim) * sizeof(float));
-          std::memcpy(values + at, row + 2 * h + head * head_dim, static_cast<std::size_t>(head_dim) * sizeof(float));
+          const int64_t at = layer_start + head * head_rows + (cache.length + i) * head_dim;
+          const int64_t key = h + head * head_dim, value = 2 * h + head * head_dim;  // columns in the qkv row
+          if (bf16) {
+            std::memcpy(cache.keys_bf16.data() + at, rounded.data() + key - h, static_cast<std::size_t>(head_dim) * 2);
+            std::memcpy(cache.values_bf16.data() + at, rounded.data() + value - h, static_cast<std::size_t>(head_dim) * 2);
+          } else {
+            std::memcpy(cache.keys.data() + at, row + key, static_cast<std::size_t>(head_dim) * sizeof(float));
+            std::memcpy(cache.values.data() + at, row + value, static_cast<std::size_t>(head_dim) * sizeof(float));
+          }
         }
       }
-      spans.push_back({qkv.data() + r * 3 * h, keys, values, steps[s].count, cache.length + steps[s].count,
-                       context.data() + r * h, head_rows});
+      ops::AttentionSpan span{qkv.data() + r * 3 * h, nullptr, nullptr, steps[s].count, cache.length + steps[s].count,
+                              context.data() + r * h, head_rows};
+      if (bf16) {
+        span.k_bf16 = cache.keys_bf16.data() + layer_start;
+        span.v_bf16 = cache.values_bf16.data() + layer_start;
+      } else {
+        span.k = cache.keys.data() + layer_start;
+        span.v = cache.values.data() + layer_start;
+      }
+      spans.push_back(span);
       r += steps[s].count;
     }
     ops::attend_batch(spans, shape, /*causal=*/true, scale, linears_->precision());

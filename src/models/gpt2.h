@@ -11,6 +11,7 @@
 // must not be used by two calls at once.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -31,10 +32,13 @@ class Gpt2Model {
   // Keys and values of every layer for one sequence, preallocated for
   // `capacity` positions so decoding never reallocates. Each head's rows lie
   // together, so that a decoding step reads them as one run (attention.h).
+  // float32, or bf16 for bf16/int8 models where ops::kv_cache_in_bf16() says
+  // so (half the bytes per step); exactly one of the two pairs is filled.
   struct KvCache {
     int64_t capacity = 0;
     int64_t length = 0;  // positions already computed
-    std::vector<float> keys, values;  // [layers, heads, capacity, head_dim]
+    std::vector<float> keys, values;                   // [layers, heads, capacity, head_dim]
+    std::vector<std::uint16_t> keys_bf16, values_bf16;  // the same, as bf16
   };
   KvCache new_cache(int64_t capacity) const;
 

@@ -29,28 +29,53 @@
 namespace snapformer::ops {
 namespace {
 
+// Keys and values are float32 or bf16 (KvBf16: a float32's upper 16 bits,
+// as a KV cache of a bf16/int8 model stores them: attention.h).
+using KvBf16 = std::uint16_t;
+
+// One K/V row as float32: itself, or widened into `buffer` (d floats).
+inline const float* float_row(const float* row, int64_t /*d*/, float* /*buffer*/) { return row; }
+inline const float* float_row(const KvBf16* row, int64_t d, float* buffer) {
+  for (int64_t c = 0; c < d; ++c) {
+    const std::uint32_t bits = static_cast<std::uint32_t>(row[c]) << 16;
+    std::memcpy(buffer + c, &bits, sizeof bits);
+  }
+  return buffer;
+}
+
 // One head, one query row at a time: scores, softmax and weighted sum in one
 // pass. Best for few queries (decoding, short inputs).
-void attend_rows(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
+template <typename KV>
+void attend_rows(const float* q, const KV* k, const KV* v, int64_t queries, int64_t keys,
                  const AttentionShape& shape, bool causal, float scale, float* out, float* scratch) {
   const int64_t d = shape.head_dim;
+  thread_local std::vector<float> widened;  // one bf16 row as float32
+  widened.resize(static_cast<std::size_t>(d));
   for (int64_t i = 0; i < queries; ++i) {
     const int64_t visible = causal ? keys - queries + i + 1 : keys;
     const float* qi = q + i * shape.q_stride;
-    for (int64_t j = 0; j < visible; ++j) scratch[j] = dot(qi, k + j * shape.kv_stride, d) * scale;
+    for (int64_t j = 0; j < visible; ++j)
+      scratch[j] = dot(qi, float_row(k + j * shape.kv_stride, d, widened.data()), d) * scale;
     softmax(scratch, visible);
     float* o = out + i * shape.out_stride;
     std::memset(o, 0, static_cast<std::size_t>(d) * sizeof(float));
-    for (int64_t j = 0; j < visible; ++j) axpy(scratch[j], v + j * shape.kv_stride, o, d);
+    for (int64_t j = 0; j < visible; ++j) axpy(scratch[j], float_row(v + j * shape.kv_stride, d, widened.data()), o, d);
   }
+}
+
+// 8 consecutive K/V values as float32.
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* x) { return _mm256_loadu_ps(x); }
+__attribute__((target("avx2,fma"))) inline __m256 load8(const KvBf16* x) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
 }
 
 // attend_rows for AVX2 CPUs and head_dim = 8 * DV: the scaled query row and
 // the output row stay in registers, each score is 8-wide FMAs reduced once.
 // (dot/axpy's AVX2 clones of 16-lane vector code spent 16% of an int8
 // bert-base at 32 tokens here: ~2 G multiply-adds/s.)
-template <int DV>
-__attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const float* k, const float* v,
+template <int DV, typename KV>
+__attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const KV* k, const KV* v,
                                                           int64_t queries, int64_t keys, const AttentionShape& shape,
                                                           bool causal, float scale, float* out, float* scratch) {
   for (int64_t i = 0; i < queries; ++i) {
@@ -59,9 +84,9 @@ __attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const 
     __m256 query[DV];
     for (int c = 0; c < DV; ++c) query[c] = _mm256_mul_ps(_mm256_loadu_ps(qi + 8 * c), _mm256_set1_ps(scale));
     for (int64_t j = 0; j < visible; ++j) {
-      const float* kj = k + j * shape.kv_stride;
+      const KV* kj = k + j * shape.kv_stride;
       __m256 sum[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};  // two chains: half the FMA latency
-      for (int c = 0; c < DV; ++c) sum[c % 2] = _mm256_fmadd_ps(query[c], _mm256_loadu_ps(kj + 8 * c), sum[c % 2]);
+      for (int c = 0; c < DV; ++c) sum[c % 2] = _mm256_fmadd_ps(query[c], load8(kj + 8 * c), sum[c % 2]);
       scratch[j] = sum_lanes(_mm256_add_ps(sum[0], sum[1]));
     }
     softmax(scratch, visible);
@@ -69,29 +94,31 @@ __attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const 
     for (int c = 0; c < DV; ++c) o[c] = _mm256_setzero_ps();
     for (int64_t j = 0; j < visible; ++j) {
       const __m256 p = _mm256_set1_ps(scratch[j]);
-      const float* vj = v + j * shape.kv_stride;
-      for (int c = 0; c < DV; ++c) o[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), o[c]);
+      const KV* vj = v + j * shape.kv_stride;
+      for (int c = 0; c < DV; ++c) o[c] = _mm256_fmadd_ps(p, load8(vj + 8 * c), o[c]);
     }
     float* oi = out + i * shape.out_stride;
     for (int c = 0; c < DV; ++c) _mm256_storeu_ps(oi + 8 * c, o[c]);
   }
 }
 
-using RowKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool, float,
+template <typename KV>
+using RowKernel = void (*)(const float*, const KV*, const KV*, int64_t, int64_t, const AttentionShape&, bool, float,
                            float*, float*);
 
 // The row form for this head size on the ISA of the GEMM kernels (cpu.h:
 // AVX2 also on Zen 4, where the register kernels beat the 16-lane dot/axpy
 // clones: bert-base int8 at 32 tokens 23.4-28.0 -> 21.4-25.7 ms, 1 thread,
 // three alternating rounds; AVX-512 CPUs otherwise keep dot/axpy).
-RowKernel row_kernel(int64_t head_dim) {
-  if (gemm_isa() != Isa::kAvx2) return attend_rows;
+template <typename KV>
+RowKernel<KV> row_kernel(int64_t head_dim) {
+  if (gemm_isa() != Isa::kAvx2) return attend_rows<KV>;
   switch (head_dim) {
-    case 8: return attend_rows_avx2<1>;
-    case 16: return attend_rows_avx2<2>;
-    case 32: return attend_rows_avx2<4>;
-    case 64: return attend_rows_avx2<8>;
-    default: return attend_rows;  // 128 would need 17 vector registers
+    case 8: return attend_rows_avx2<1, KV>;
+    case 16: return attend_rows_avx2<2, KV>;
+    case 32: return attend_rows_avx2<4, KV>;
+    case 64: return attend_rows_avx2<8, KV>;
+    default: return attend_rows<KV>;  // 128 would need 17 vector registers
   }
 }
 
@@ -196,10 +223,11 @@ struct OnlineSoftmaxRows {
 };
 
 // Where a policy reads one head: its first column of Q, K and V, and the strides.
+template <typename KV>
 struct HeadRows {
   const float* q;
-  const float* k;
-  const float* v;
+  const KV* k;
+  const KV* v;
   const AttentionShape& shape;
 };
 
@@ -210,11 +238,12 @@ template <int DV>
 struct Float32Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV;
-  HeadRows head;
+  using Element = float;  // of K and V
+  HeadRows<float> head;
   alignas(64) float key_columns[d * kKeyTile];
   alignas(64) float weights[kRows][kKeyTile];  // softmax numerators of one register block
 
-  Float32Products(const HeadRows& rows, int64_t /*queries*/) : head(rows) {}
+  Float32Products(const HeadRows<float>& rows, int64_t /*queries*/) : head(rows) {}
 
   SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
     for (int64_t j = 0; j < kKeyTile; ++j)
@@ -253,11 +282,15 @@ struct Float32Products {
   }
 };
 
-// 16 floats rounded to bf16, each in the low half of a 32-bit lane (zeros
-// unless `present`).
-SNAPFORMER_TILED __m512i bf16_in_low_halves(const float* x, bool present) {
+// 16 consecutive K/V values as bf16: float32 rounded (VCVTNEPS2BF16), or bf16 as stored.
+SNAPFORMER_TILED __m256i bf16x16(const float* x) { return (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x)); }
+SNAPFORMER_TILED __m256i bf16x16(const KvBf16* x) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)); }
+
+// The same 16 values, each in the low half of a 32-bit lane (zeros unless `present`).
+template <typename KV>
+SNAPFORMER_TILED __m512i bf16_in_low_halves(const KV* x, bool present) {
   if (!present) return _mm512_setzero_si512();
-  return _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x)));
+  return _mm512_cvtepu16_epi32(bf16x16(x));
 }
 
 // bf16 products (AVX512-BF16's VDPBF16PS adds 32 bf16 products into 16
@@ -271,18 +304,20 @@ SNAPFORMER_TILED __m512i bf16_in_low_halves(const float* x, bool present) {
 // a[2i+1]·b[2i+1]. So Q·Kᵀ broadcasts one (q[c], q[c+1]) pair against a row
 // of key pairs ((K[j][c], K[j][c+1]) for 16 keys j), and P·V broadcasts one
 // (p[j], p[j+1]) pair against a row of value pairs ((V[j][c], V[j+1][c]) for
-// 16 columns c). Q is converted once, the K and V pair tables once per tile.
-template <int DV>
+// 16 columns c). Q is converted once, the K and V pair tables once per tile
+// (from float32 K and V, or from a bf16 KV cache as stored).
+template <int DV, typename KV>
 struct Bf16Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV, kPairs = d / 2;
-  HeadRows head;
+  using Element = KV;  // of K and V
+  HeadRows<KV> head;
   std::uint32_t* query_pairs;                                   // [queries][kPairs]
   alignas(64) std::uint32_t key_pairs[kPairs * kKeyTile];       // [c/2][j]: (K[j][c], K[j][c+1])
   alignas(64) std::uint32_t value_pairs[kKeyTile / 2 * d];      // [j/2][c]: (V[j][c], V[j+1][c])
   alignas(64) std::uint32_t weight_pairs[kRows][kKeyTile / 2];  // [r][j/2]: (p[j], p[j+1])
 
-  SNAPFORMER_TILED Bf16Products(const HeadRows& rows, int64_t queries) : head(rows) {
+  SNAPFORMER_TILED Bf16Products(const HeadRows<KV>& rows, int64_t queries) : head(rows) {
     thread_local std::vector<std::uint32_t> buffer;
     buffer.resize(static_cast<std::size_t>(queries * kPairs));
     query_pairs = buffer.data();
@@ -299,13 +334,12 @@ struct Bf16Products {
       for (int64_t c = 0; c < d; c += 16) {
         alignas(32) std::uint32_t pairs[8] = {};
         if (j < tile)
-          _mm256_store_si256(reinterpret_cast<__m256i*>(pairs),
-                             (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.k + (k0 + j) * stride + c)));
+          _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), bf16x16(head.k + (k0 + j) * stride + c));
         for (int64_t p = 0; p < 8; ++p) key_pairs[(c / 2 + p) * kKeyTile + j] = pairs[p];
       }
     for (int64_t j = 0; j < kKeyTile; j += 2)
       for (int64_t c = 0; c < d; c += 16) {
-        const float* row = head.v + (k0 + j) * stride + c;
+        const KV* row = head.v + (k0 + j) * stride + c;
         const __m512i first = bf16_in_low_halves(row, j < tile);
         const __m512i second = bf16_in_low_halves(row + stride, j + 1 < tile);
         _mm512_store_si512(value_pairs + j / 2 * d + c, _mm512_or_si512(first, _mm512_slli_epi32(second, 16)));
@@ -349,13 +383,13 @@ struct Bf16Products {
 // Q·Kᵀ of a block of kRows queries into `score`, keep_weights(r, weight)
 // takes row r's softmax numerators, and weigh_values(k0, tile, acc) adds
 // P·V into `acc`; the online softmax itself is shared (OnlineSoftmaxRows).
-template <typename Products>
-SNAPFORMER_TILED void tiled_pass(const float* q, const float* k, const float* v, int64_t queries, int64_t keys,
+template <typename Products, typename KV = typename Products::Element>
+SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64_t queries, int64_t keys,
                                  const AttentionShape& shape, bool causal, float scale, float* out) {
   constexpr int DV = Products::kVectors;
   constexpr int64_t d = Products::d;
   OnlineSoftmaxRows state(queries, d);
-  Products products(HeadRows{q, k, v, shape}, queries);
+  Products products(HeadRows<KV>{q, k, v, shape}, queries);
   for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
     const int64_t tile = std::min(kKeyTile, keys - k0);
     products.load_tile(k0, tile);
@@ -403,29 +437,42 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled(
     bool causal, float scale, float* out) {
   tiled_pass<Float32Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out);
 }
-template <int DV>
+template <int DV, typename KV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled_bf16(
-    const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
+    const float* q, const KV* k, const KV* v, int64_t queries, int64_t keys, const AttentionShape& shape,
     bool causal, float scale, float* out) {
-  tiled_pass<Bf16Products<DV>>(q, k, v, queries, keys, shape, causal, scale, out);
+  tiled_pass<Bf16Products<DV, KV>>(q, k, v, queries, keys, shape, causal, scale, out);
 }
 
 // The tiled kernel for this head size (its bf16 form where asked for and
 // the CPU has it), or nullptr (then two GEMMs).
-using TiledKernel = void (*)(const float*, const float*, const float*, int64_t, int64_t, const AttentionShape&, bool,
-                             float, float*);
+template <typename KV>
+using TiledKernel = void (*)(const float*, const KV*, const KV*, int64_t, int64_t, const AttentionShape&, bool, float,
+                             float*);
 // SNAPFORMER_ATTENTION=gemm keeps the two-GEMM form, to measure one against the other.
-TiledKernel tiled_kernel(int64_t head_dim, bool bf16) {
+TiledKernel<float> tiled_kernel(int64_t head_dim, bool bf16) {
   static const bool gemm_only = [] {
     const char* choice = std::getenv("SNAPFORMER_ATTENTION");
     return choice != nullptr && std::string(choice) == "gemm";
   }();
   if (gemm_only || active_isa() != Isa::kAvx512) return nullptr;
   switch (head_dim) {
-    case 16: return bf16 ? attend_tiled_bf16<1> : attend_tiled<1>;
-    case 32: return bf16 ? attend_tiled_bf16<2> : attend_tiled<2>;
-    case 64: return bf16 ? attend_tiled_bf16<4> : attend_tiled<4>;
-    case 128: return bf16 ? attend_tiled_bf16<8> : attend_tiled<8>;
+    case 16: return bf16 ? attend_tiled_bf16<1, float> : attend_tiled<1>;
+    case 32: return bf16 ? attend_tiled_bf16<2, float> : attend_tiled<2>;
+    case 64: return bf16 ? attend_tiled_bf16<4, float> : attend_tiled<4>;
+    case 128: return bf16 ? attend_tiled_bf16<8, float> : attend_tiled<8>;
+    default: return nullptr;
+  }
+}
+
+// The bf16 tiled kernel reading bf16 keys and values in place, or nullptr.
+TiledKernel<KvBf16> tiled_kernel_bf16_kv(int64_t head_dim) {
+  if (tiled_kernel(head_dim, true) == nullptr || !bf16_dot_products()) return nullptr;
+  switch (head_dim) {
+    case 16: return attend_tiled_bf16<1, KvBf16>;
+    case 32: return attend_tiled_bf16<2, KvBf16>;
+    case 64: return attend_tiled_bf16<4, KvBf16>;
+    case 128: return attend_tiled_bf16<8, KvBf16>;
     default: return nullptr;
   }
 }
@@ -438,6 +485,8 @@ constexpr int64_t kManyQueriesBf16 = 16;
 
 }  // namespace
 
+bool kv_cache_in_bf16(Precision precision) { return precision != Precision::kFp32 && bf16_dot_products(); }
+
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
             bool causal, float scale, float* out, Precision products) {
   attend_batch({AttentionSpan{q, k, v, queries, keys, out}}, shape, causal, scale, products);
@@ -447,27 +496,52 @@ void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape&
                   Precision products) {
   const int64_t d = shape.head_dim, heads = shape.heads;
   const int64_t head_stride = shape.input_head_stride > 0 ? shape.input_head_stride : d;
-  const RowKernel rows = row_kernel(d);
   const bool bf16 = products != Precision::kFp32 && bf16_dot_products();
-  const TiledKernel tiled = tiled_kernel(d, bf16);
+  const RowKernel<float> rows = row_kernel<float>(d);
+  const RowKernel<KvBf16> rows_bf16_kv = row_kernel<KvBf16>(d);
+  const TiledKernel<float> tiled = tiled_kernel(d, bf16);
+  const TiledKernel<KvBf16> tiled_bf16_kv = bf16 ? tiled_kernel_bf16_kv(d) : nullptr;
   const int64_t many_queries = tiled != nullptr && bf16 ? kManyQueriesBf16 : kManyQueries;
   // Task t is head t % heads of span t / heads; the kernels get that head's
   // first column of Q, K, V and the output.
   auto run = [&](int64_t first, int64_t last) {
     thread_local std::vector<float> scratch;  // the row form's scores
+    thread_local std::vector<float> widened;  // bf16 K and V as float32, for the forms without a bf16 reader
     for (int64_t t = first; t < last; ++t) {
       const AttentionSpan& s = spans[static_cast<std::size_t>(t / heads)];
       const int64_t head = t % heads;
       const int64_t kv_offset = head * (s.kv_head_stride > 0 ? s.kv_head_stride : head_stride);
-      const float *q = s.q + head * head_stride, *k = s.k + kv_offset, *v = s.v + kv_offset;
+      const float* q = s.q + head * head_stride;
       float* out = s.out + head * d;
       if (s.queries < many_queries) {
         if (scratch.size() < static_cast<std::size_t>(s.keys)) scratch.resize(static_cast<std::size_t>(s.keys));
-        rows(q, k, v, s.queries, s.keys, shape, causal, scale, out, scratch.data());
-      } else if (tiled != nullptr) {
-        tiled(q, k, v, s.queries, s.keys, shape, causal, scale, out);
+        if (s.k_bf16 != nullptr)
+          rows_bf16_kv(q, s.k_bf16 + kv_offset, s.v_bf16 + kv_offset, s.queries, s.keys, shape, causal, scale, out,
+                       scratch.data());
+        else
+          rows(q, s.k + kv_offset, s.v + kv_offset, s.queries, s.keys, shape, causal, scale, out, scratch.data());
+      } else if (s.k_bf16 != nullptr && tiled_bf16_kv != nullptr) {
+        tiled_bf16_kv(q, s.k_bf16 + kv_offset, s.v_bf16 + kv_offset, s.queries, s.keys, shape, causal, scale, out);
       } else {
-        attend_gemm(q, k, v, s.queries, s.keys, shape, causal, scale, out);
+        const float *k, *v;
+        AttentionShape kv_shape = shape;
+        if (s.k_bf16 != nullptr) {  // this head's keys and values widened, rows d apart
+          widened.resize(static_cast<std::size_t>(2 * s.keys * d));
+          for (int64_t j = 0; j < s.keys; ++j) {
+            float_row(s.k_bf16 + kv_offset + j * shape.kv_stride, d, widened.data() + j * d);
+            float_row(s.v_bf16 + kv_offset + j * shape.kv_stride, d, widened.data() + (s.keys + j) * d);
+          }
+          k = widened.data();
+          v = widened.data() + s.keys * d;
+          kv_shape.kv_stride = d;
+        } else {
+          k = s.k + kv_offset;
+          v = s.v + kv_offset;
+        }
+        if (tiled != nullptr)
+          tiled(q, k, v, s.queries, s.keys, kv_shape, causal, scale, out);
+        else
+          attend_gemm(q, k, v, s.queries, s.keys, kv_shape, causal, scale, out);
       }
     }
   };

@@ -46,6 +46,12 @@ void attend(const float* q, const float* k, const float* v, int64_t queries, int
 // [head_dim], with shape.kv_stride = head_dim), so that a decoding step reads
 // each head's keys and values as one run of memory, not one 256-byte piece
 // of every row.
+//
+// k_bf16 / v_bf16: keys and values stored as bf16 (a float32's upper 16 bits)
+// instead of k / v, as a KV cache of a bf16 or int8 model keeps them where
+// kv_cache_in_bf16() says so: half the bytes a decoding step reads. The row
+// form and the bf16 tiled form read them in place; other forms widen one
+// head at a time. Set either k and v or k_bf16 and v_bf16.
 struct AttentionSpan {
   const float* q = nullptr;
   const float* k = nullptr;
@@ -54,7 +60,15 @@ struct AttentionSpan {
   int64_t keys = 0;
   float* out = nullptr;
   int64_t kv_head_stride = 0;
+  const std::uint16_t* k_bf16 = nullptr;
+  const std::uint16_t* v_bf16 = nullptr;
 };
+
+// Whether a KV cache for a model whose linear layers run in `precision`
+// stores bf16: for bf16 and int8 models where attention takes its bf16 form
+// (bf16_dot_products(), cpu.h), whose products round K and V to bf16 anyway
+// from 16 queries on.
+bool kv_cache_in_bf16(Precision precision);
 
 // attend() for every sequence of a batch at once: its (sequence, head) pairs
 // are spread over the thread pool when they hold work enough to pay for it
