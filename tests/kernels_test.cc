@@ -479,6 +479,19 @@ struct RandomQkv {
         v(random_values(static_cast<std::size_t>(key_rows * stride), rng)) {}
 };
 
+// K or V rows of `keys` positions with `heads` heads side by side (row
+// stride heads * d) laid out as a KV cache does: head after head, room for
+// `capacity` positions each, every value through `convert`, `fill` past `keys`.
+template <typename T, typename Convert>
+std::vector<T> head_after_head(const std::vector<float>& rows, int64_t keys, int64_t heads, int64_t d,
+                               int64_t capacity, T fill, Convert convert) {
+  std::vector<T> out(static_cast<std::size_t>(heads * capacity * d), fill);
+  for (int64_t j = 0; j < keys; ++j)
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t c = 0; c < d; ++c) out[(h * capacity + j) * d + c] = convert(rows[(j * heads + h) * d + c]);
+  return out;
+}
+
 TEST_P(AttentionIsa, ManyQueriesMatchTheRowForm) {
   std::mt19937 rng(3);
   for (int64_t d : {8, 16, 64, 128})
@@ -635,13 +648,9 @@ TEST_P(AttentionIsa, KeysAndValuesHeadAfterHeadEqualSideBySide) {
     for (ops::Precision products : {ops::Precision::kFp32, ops::Precision::kBf16})
       for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 130}, {20, 20}, {70, 140}}) {
         const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
-        std::vector<float> k_heads(static_cast<std::size_t>(heads * capacity * d), -7.0f), v_heads(k_heads);
-        for (int64_t j = 0; j < keys; ++j)
-          for (int64_t h = 0; h < heads; ++h)
-            for (int64_t c = 0; c < d; ++c) {
-              k_heads[(h * capacity + j) * d + c] = k[j * stride + h * d + c];
-              v_heads[(h * capacity + j) * d + c] = v[j * stride + h * d + c];
-            }
+        const auto same = [](float x) { return x; };
+        const std::vector<float> k_heads = head_after_head(k, keys, heads, d, capacity, -7.0f, same),
+                                 v_heads = head_after_head(v, keys, heads, d, capacity, -7.0f, same);
         std::vector<float> side(static_cast<std::size_t>(queries * stride)), apart(side.size());
         ops::attend_batch({{q.data(), k.data(), v.data(), queries, keys, side.data()}},
                           {heads, d, stride, stride, stride, 0}, causal, 0.2f, products);
@@ -666,18 +675,15 @@ TEST_P(AttentionIsa, Bf16KeysAndValuesEqualTheirFloat32Values) {
     for (ops::Precision products : {ops::Precision::kFp32, ops::Precision::kInt8})
       for (const auto& [queries, keys] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {1, 130}, {3, 40}, {20, 20}, {70, 140}}) {
         const auto [q, k, v] = RandomQkv(queries, keys, stride, rng);
-        const std::size_t cache = static_cast<std::size_t>(heads * capacity * d);
-        std::vector<std::uint16_t> k_bf16(cache, 0x7fc0), v_bf16(cache, 0x7fc0);  // NaN where no key was stored
-        std::vector<float> k_rounded(cache), v_rounded(cache);
-        for (int64_t j = 0; j < keys; ++j)
-          for (int64_t h = 0; h < heads; ++h)
-            for (int64_t c = 0; c < d; ++c) {
-              const std::size_t at = static_cast<std::size_t>((h * capacity + j) * d + c);
-              k_bf16[at] = ops::float_to_bfloat16(k[j * stride + h * d + c]);
-              v_bf16[at] = ops::float_to_bfloat16(v[j * stride + h * d + c]);
-              k_rounded[at] = std::bit_cast<float>(static_cast<std::uint32_t>(k_bf16[at]) << 16);
-              v_rounded[at] = std::bit_cast<float>(static_cast<std::uint32_t>(v_bf16[at]) << 16);
-            }
+        const auto to_bf16 = [](float x) { return ops::float_to_bfloat16(x); };
+        const auto rounded = [](float x) {
+          return std::bit_cast<float>(static_cast<std::uint32_t>(ops::float_to_bfloat16(x)) << 16);
+        };
+        const std::uint16_t nan = 0x7fc0;  // where no key was stored
+        const std::vector<std::uint16_t> k_bf16 = head_after_head(k, keys, heads, d, capacity, nan, to_bf16),
+                                         v_bf16 = head_after_head(v, keys, heads, d, capacity, nan, to_bf16);
+        const std::vector<float> k_rounded = head_after_head(k, keys, heads, d, capacity, 0.0f, rounded),
+                                 v_rounded = head_after_head(v, keys, heads, d, capacity, 0.0f, rounded);
         const ops::AttentionShape shape{heads, d, stride, d, stride, 0};
         std::vector<float> from_floats(static_cast<std::size_t>(queries * stride)), from_bf16(from_floats.size());
         ops::attend_batch({{q.data(), k_rounded.data(), v_rounded.data(), queries, keys, from_floats.data(), capacity * d}},

@@ -10,6 +10,17 @@
 #include "util/error.h"
 
 namespace snapformer {
+namespace {
+
+// One position's keys or values, the heads side by side in `row`, into their
+// heads' slabs of a KV cache: head n's head_dim values to first + n * head_rows.
+template <typename T>
+void scatter_heads(const T* row, int64_t heads, int64_t head_dim, int64_t head_rows, T* first) {
+  for (int64_t n = 0; n < heads; ++n)
+    std::memcpy(first + n * head_rows, row + n * head_dim, static_cast<std::size_t>(head_dim) * sizeof(T));
+}
+
+}  // namespace
 
 FloatTensor Gpt2Model::tensor(const std::string& name, const std::vector<int64_t>& shape) {
   return weights_->get({"transformer." + name, name}, shape);
@@ -106,20 +117,17 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
       const bool bf16 = !cache.keys_bf16.empty();
       // This step's keys and values (columns h.. and 2h.. of each qkv row)
       // into their heads' slabs, as float32 or rounded to bf16 (a row's 2h
-      // values at once, then copied head by head).
+      // values at once).
       for (int64_t i = 0; i < steps[s].count; ++i) {
         const float* row = qkv.data() + (r + i) * 3 * h;
-        if (bf16) ops::floats_to_bfloat16(row + h, 2 * h, rounded.data());
-        for (int64_t head = 0; head < config_.num_heads; ++head) {
-          const int64_t at = layer_start + head * head_rows + (cache.length + i) * head_dim;
-          const int64_t key = h + head * head_dim, value = 2 * h + head * head_dim;  // columns in the qkv row
-          if (bf16) {
-            std::memcpy(cache.keys_bf16.data() + at, rounded.data() + key - h, static_cast<std::size_t>(head_dim) * 2);
-            std::memcpy(cache.values_bf16.data() + at, rounded.data() + value - h, static_cast<std::size_t>(head_dim) * 2);
-          } else {
-            std::memcpy(cache.keys.data() + at, row + key, static_cast<std::size_t>(head_dim) * sizeof(float));
-            std::memcpy(cache.values.data() + at, row + value, static_cast<std::size_t>(head_dim) * sizeof(float));
-          }
+        const int64_t at = layer_start + (cache.length + i) * head_dim;  // the position in head 0's slab
+        if (bf16) {
+          ops::floats_to_bfloat16(row + h, 2 * h, rounded.data());
+          scatter_heads(rounded.data(), config_.num_heads, head_dim, head_rows, cache.keys_bf16.data() + at);
+          scatter_heads(rounded.data() + h, config_.num_heads, head_dim, head_rows, cache.values_bf16.data() + at);
+        } else {
+          scatter_heads(row + h, config_.num_heads, head_dim, head_rows, cache.keys.data() + at);
+          scatter_heads(row + 2 * h, config_.num_heads, head_dim, head_rows, cache.values.data() + at);
         }
       }
       ops::AttentionSpan span{qkv.data() + r * 3 * h, nullptr, nullptr, steps[s].count, cache.length + steps[s].count,

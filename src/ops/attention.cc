@@ -16,6 +16,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ops/cpu.h"
@@ -50,7 +51,7 @@ void attend_rows(const float* q, const KV* k, const KV* v, int64_t queries, int6
                  const AttentionShape& shape, bool causal, float scale, float* out, float* scratch) {
   const int64_t d = shape.head_dim;
   thread_local std::vector<float> widened;  // one bf16 row as float32
-  widened.resize(static_cast<std::size_t>(d));
+  if constexpr (!std::is_same_v<KV, float>) widened.resize(static_cast<std::size_t>(d));
   for (int64_t i = 0; i < queries; ++i) {
     const int64_t visible = causal ? keys - queries + i + 1 : keys;
     const float* qi = q + i * shape.q_stride;
@@ -444,38 +445,41 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void attend_tiled_bf16(
   tiled_pass<Bf16Products<DV, KV>>(q, k, v, queries, keys, shape, causal, scale, out);
 }
 
-// The tiled kernel for this head size (its bf16 form where asked for and
-// the CPU has it), or nullptr (then two GEMMs).
 template <typename KV>
 using TiledKernel = void (*)(const float*, const KV*, const KV*, int64_t, int64_t, const AttentionShape&, bool, float,
                              float*);
+
+// The tiled form for head size 16 * DV: bf16 products, or float32 ones,
+// which read float32 keys and values only (nullptr for bf16 ones).
+template <int DV, typename KV>
+TiledKernel<KV> tiled_form(bool bf16) {
+  if (bf16) return attend_tiled_bf16<DV, KV>;
+  if constexpr (std::is_same_v<KV, float>) return attend_tiled<DV>;
+  return nullptr;
+}
+
+// The tiled kernel for this head size reading KV keys and values (its bf16
+// form where asked for, which the caller decides by the CPU), or nullptr
+// (then two GEMMs, or a bf16 head widened first).
 // SNAPFORMER_ATTENTION=gemm keeps the two-GEMM form, to measure one against the other.
-TiledKernel<float> tiled_kernel(int64_t head_dim, bool bf16) {
+template <typename KV>
+TiledKernel<KV> tiled_kernel(int64_t head_dim, bool bf16) {
   static const bool gemm_only = [] {
     const char* choice = std::getenv("SNAPFORMER_ATTENTION");
     return choice != nullptr && std::string(choice) == "gemm";
   }();
   if (gemm_only || active_isa() != Isa::kAvx512) return nullptr;
   switch (head_dim) {
-    case 16: return bf16 ? attend_tiled_bf16<1, float> : attend_tiled<1>;
-    case 32: return bf16 ? attend_tiled_bf16<2, float> : attend_tiled<2>;
-    case 64: return bf16 ? attend_tiled_bf16<4, float> : attend_tiled<4>;
-    case 128: return bf16 ? attend_tiled_bf16<8, float> : attend_tiled<8>;
+    case 16: return tiled_form<1, KV>(bf16);
+    case 32: return tiled_form<2, KV>(bf16);
+    case 64: return tiled_form<4, KV>(bf16);
+    case 128: return tiled_form<8, KV>(bf16);
     default: return nullptr;
   }
 }
 
-// The bf16 tiled kernel reading bf16 keys and values in place, or nullptr.
-TiledKernel<KvBf16> tiled_kernel_bf16_kv(int64_t head_dim) {
-  if (tiled_kernel(head_dim, true) == nullptr || !bf16_dot_products()) return nullptr;
-  switch (head_dim) {
-    case 16: return attend_tiled_bf16<1, KvBf16>;
-    case 32: return attend_tiled_bf16<2, KvBf16>;
-    case 64: return attend_tiled_bf16<4, KvBf16>;
-    case 128: return attend_tiled_bf16<8, KvBf16>;
-    default: return nullptr;
-  }
-}
+// Whether attention takes its bf16 products for a model of this precision.
+bool bf16_products(Precision precision) { return precision != Precision::kFp32 && bf16_dot_products(); }
 
 // From this many queries on, the tiled (or GEMM) form beats the row form:
 // 64 with float32 products (bert-base), 16 with bf16 ones (bert-base int8 at
@@ -485,7 +489,7 @@ constexpr int64_t kManyQueriesBf16 = 16;
 
 }  // namespace
 
-bool kv_cache_in_bf16(Precision precision) { return precision != Precision::kFp32 && bf16_dot_products(); }
+bool kv_cache_in_bf16(Precision precision) { return bf16_products(precision); }
 
 void attend(const float* q, const float* k, const float* v, int64_t queries, int64_t keys, const AttentionShape& shape,
             bool causal, float scale, float* out, Precision products) {
@@ -496,11 +500,11 @@ void attend_batch(const std::vector<AttentionSpan>& spans, const AttentionShape&
                   Precision products) {
   const int64_t d = shape.head_dim, heads = shape.heads;
   const int64_t head_stride = shape.input_head_stride > 0 ? shape.input_head_stride : d;
-  const bool bf16 = products != Precision::kFp32 && bf16_dot_products();
+  const bool bf16 = bf16_products(products);
   const RowKernel<float> rows = row_kernel<float>(d);
   const RowKernel<KvBf16> rows_bf16_kv = row_kernel<KvBf16>(d);
-  const TiledKernel<float> tiled = tiled_kernel(d, bf16);
-  const TiledKernel<KvBf16> tiled_bf16_kv = bf16 ? tiled_kernel_bf16_kv(d) : nullptr;
+  const TiledKernel<float> tiled = tiled_kernel<float>(d, bf16);
+  const TiledKernel<KvBf16> tiled_bf16_kv = tiled_kernel<KvBf16>(d, bf16);
   const int64_t many_queries = tiled != nullptr && bf16 ? kManyQueriesBf16 : kManyQueries;
   // Task t is head t % heads of span t / heads; the kernels get that head's
   // first column of Q, K, V and the output.
