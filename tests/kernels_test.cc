@@ -699,6 +699,44 @@ TEST_P(AttentionIsa, Bf16KeysAndValuesEqualTheirFloat32Values) {
   ops::set_num_threads(static_cast<int>(previous_threads));
 }
 
+// Scores that rise or fall from one 64-key tile to the next: the tiled
+// forms raise their running maximum only when a tile's scores exceed it by
+// more than 2^8 (in numerators), so a rise of 3 keeps it, a rise of 12 moves
+// it (the earlier partial outputs rescaled), a rise of 200 would overflow
+// float32 numerators if it stayed, and a fall of 200 leaves numerators that
+// underflow to 0. Each against the double-precision reference, float32 and
+// bf16 products, causal or not, with a partial last tile.
+TEST_P(AttentionIsa, OnlineSoftmaxFollowsScoresAcrossTiles) {
+  std::mt19937 rng(10);
+  const int64_t d = 64, heads = 2, stride = heads * d, queries = 70, keys = 200;
+  const float scale = 1.0f / 8.0f;
+  for (float rise_log2 : {3.0f, 12.0f, 200.0f, -200.0f})
+    for (bool causal : {false, true})
+      for (ops::Precision products : {ops::Precision::kFp32, ops::Precision::kInt8}) {
+        RandomQkv x(keys, keys, stride, rng);
+        // Column 0 of every head: q = 1, k = the tile's step, so every score
+        // of tile t gains t · rise_log2 · ln 2 after the scale.
+        for (int64_t j = 0; j < keys; ++j)
+          for (int64_t h = 0; h < heads; ++h) {
+            x.q[j * stride + h * d] = 1.0f;
+            x.k[j * stride + h * d] = static_cast<float>(j / 64) * rise_log2 * 0.693147f / scale;
+          }
+        const ops::AttentionShape shape{heads, d, stride, stride, stride, 0};
+        std::vector<float> out(static_cast<std::size_t>(queries * stride));
+        ops::attend(x.q.data(), x.k.data(), x.v.data(), queries, keys, shape, causal, scale, out.data(), products);
+        const double bound = products == ops::Precision::kFp32 ? 1e-4 : 0.03;
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < queries; ++i) {
+            const int64_t visible = causal ? keys - queries + i + 1 : keys;
+            const std::vector<double> expected = reference_attention(x, i, h, visible, d, stride, scale);
+            for (int64_t c = 0; c < d; ++c)
+              ASSERT_NEAR(out[i * stride + h * d + c], expected[c], bound)
+                  << "rise " << rise_log2 << " causal " << causal << " bf16 " << (products != ops::Precision::kFp32)
+                  << " query " << i << " column " << c;
+          }
+      }
+}
+
 SNAPFORMER_FOR_EACH_ISA(AttentionIsa);
 
 }  // namespace

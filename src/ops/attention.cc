@@ -22,7 +22,6 @@
 #include "ops/cpu.h"
 #include "ops/elementwise.h"
 #include "ops/simd.h"
-#include "ops/vector_exp.h"
 #include "ops/linear.h"
 #include "ops/vector_math.h"
 #include "util/thread_pool.h"
@@ -168,55 +167,90 @@ SNAPFORMER_TILED float max_lane(__m512 v) {
   return *std::max_element(lanes, lanes + 16);
 }
 
+// 2^t for 16 lanes, 0 in the lanes `keep` leaves out: t = n + f with n
+// round(t) and |f| <= 1/2, 2^f a degree-6 polynomial (relative error
+// ~1e-7 in float32), 2^n applied by VSCALEFPS, which also takes t far below
+// -126 to 0 without a clamp. Nine operations, where exp_negative (which
+// builds 2^n in the exponent bits) takes about eighteen.
+SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);
+  __m512 p = _mm512_set1_ps(1.534580755e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993160e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488977e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_scalef_ps(keep, p, n);
+}
+
 // The per-query state of a tiled pass: d partial outputs, the running
-// maximum m and the running sum l of every query row. The calling thread's
-// buffer, reset for each (sequence, head).
+// maximum m (in units of raw scores, before the scale) and the running sum
+// l of every query row, l kept in 16 lanes until finish(). The calling
+// thread's buffer, reset for each (sequence, head).
+//
+// The maximum is raised lazily: a tile's scores only move m when one of them
+// exceeds m by more than kLazyMaxLog2 (in log2 units, after the scale), so
+// the numerators exp(score - m) stay below 2^kLazyMaxLog2 = 256, and most
+// tiles after the first skip the horizontal maximum, the correction factor
+// and the rescaling of the partial outputs. Softmax does not depend on the
+// shift, so only rounding differs from raising m at every tile. The
+// maximum of raw scores is the maximum of scaled ones because the scale
+// (1/√d) is positive.
+constexpr float kLazyMaxLog2 = 8.0f;
+
 struct OnlineSoftmaxRows {
   float* partial;
   float* running_max;
-  float* running_sum;
+  float* running_sum;  // [queries][16]
+  float log2_scale;    // scale · log2(e): exp(scale · s) = 2^(log2_scale · s)
 
-  OnlineSoftmaxRows(int64_t queries, int64_t d) {
+  OnlineSoftmaxRows(int64_t queries, int64_t d, float scale) : log2_scale(scale * 1.44269504088896341f) {
     thread_local std::vector<float> state;
-    state.assign(static_cast<std::size_t>(queries * (d + 2)), 0.0f);
+    state.assign(static_cast<std::size_t>(queries * (d + 17)), 0.0f);
     partial = state.data();
-    running_max = partial + queries * d;
-    running_sum = running_max + queries;
+    running_sum = partial + queries * d;
+    running_max = running_sum + queries * 16;
     std::fill(running_max, running_max + queries, -std::numeric_limits<float>::infinity());
   }
 
-  // Query row i's step over one key tile. Scales its scores, keeps the first
-  // `visible` (> 0) lanes, updates m and l, writes the tile's softmax
-  // numerators exp(score - m) (0 where masked) to `weight`, and returns
-  // exp(m_old - m_new), the factor the row's earlier partial outputs take.
-  SNAPFORMER_TILED float step(int64_t i, __m512 (&score)[kScoreVectors], int64_t visible, float scale,
+  // Query row i's step over one key tile. Keeps the first `visible` (> 0)
+  // lanes of its raw scores, raises m if needed (above), adds to l and
+  // writes the tile's softmax numerators exp(scale · (score - m)) (0 where
+  // masked) to `weight`. Returns exp(scale · (m_old - m_new)), the factor the
+  // row's earlier partial outputs take: exactly 1 when m stayed.
+  SNAPFORMER_TILED float step(int64_t i, const __m512 (&score)[kScoreVectors], int64_t visible,
                               __m512 (&weight)[kScoreVectors]) {
     __mmask16 lanes[kScoreVectors];
-    __m512 tile_max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     for (int64_t s = 0; s < kScoreVectors; ++s) {
       const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
       lanes[s] = static_cast<__mmask16>((1u << valid) - 1);
-      score[s] = _mm512_mul_ps(score[s], _mm512_set1_ps(scale));
-      tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
     }
-    const float new_max = std::max(running_max[i], max_lane(tile_max));
-    const float correction = std::exp(running_max[i] - new_max);  // 0 for the first tile (-inf)
-    __m512 sum = _mm512_setzero_ps();
+    __m512 tile_max = _mm512_mask_mov_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), lanes[0], score[0]);
+    for (int64_t s = 1; s < kScoreVectors; ++s) tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
+    float correction = 1.0f;
+    const float raise_above = running_max[i] + kLazyMaxLog2 / log2_scale;  // -inf before the first tile
+    if (_mm512_cmp_ps_mask(tile_max, _mm512_set1_ps(raise_above), _CMP_GT_OQ) != 0) {
+      const float new_max = std::max(running_max[i], max_lane(tile_max));
+      correction = std::exp2(log2_scale * (running_max[i] - new_max));  // 0 for the first tile (-inf)
+      running_max[i] = new_max;
+    }
+    const __m512 multiplier = _mm512_set1_ps(log2_scale);
+    const __m512 shift = _mm512_set1_ps(-log2_scale * running_max[i]);
+    __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(running_sum + 16 * i), _mm512_set1_ps(correction));
     for (int64_t s = 0; s < kScoreVectors; ++s) {
-      v16sf shifted = reinterpret_cast<v16sf>(_mm512_sub_ps(score[s], _mm512_set1_ps(new_max)));
-      exp_negative<v16sf, v16si>(shifted);
-      weight[s] = _mm512_maskz_mov_ps(lanes[s], reinterpret_cast<__m512>(shifted));
+      weight[s] = exp2_lanes(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s]);
       sum = _mm512_add_ps(sum, weight[s]);
     }
-    running_sum[i] = running_sum[i] * correction + sum_lanes(sum);
-    running_max[i] = new_max;
+    _mm512_storeu_ps(running_sum + 16 * i, sum);
     return correction;
   }
 
   // The outputs: every row's partial sums divided by its l.
-  void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out) const {
+  SNAPFORMER_TILED void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out) const {
     for (int64_t i = 0; i < queries; ++i) {
-      const float inverse = 1.0f / running_sum[i];
+      const float inverse = 1.0f / sum_lanes(_mm512_loadu_ps(running_sum + 16 * i));
       float* o = out + i * shape.out_stride;
       for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
     }
@@ -389,7 +423,7 @@ SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64
                                  const AttentionShape& shape, bool causal, float scale, float* out) {
   constexpr int DV = Products::kVectors;
   constexpr int64_t d = Products::d;
-  OnlineSoftmaxRows state(queries, d);
+  OnlineSoftmaxRows state(queries, d, scale);
   Products products(HeadRows<KV>{q, k, v, shape}, queries);
   for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
     const int64_t tile = std::min(kKeyTile, keys - k0);
@@ -406,13 +440,15 @@ SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64
         for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_setzero_ps();
       products.scores(i0, rows, score);
       float correction[kRows];
+      bool rescale = false;  // whether any row's maximum moved
       for (int64_t r = 0; r < kRows; ++r) {
         const int64_t i = i0 + r;
         const int64_t visible = r < rows ? std::min(tile, causal ? keys - queries + i + 1 - k0 : tile) : 0;
         __m512 weight[kScoreVectors];
         correction[r] = 1.0f;
         if (visible > 0) {
-          correction[r] = state.step(i, score[r], visible, scale, weight);
+          correction[r] = state.step(i, score[r], visible, weight);
+          rescale |= correction[r] != 1.0f;
         } else {
           for (__m512& w : weight) w = _mm512_setzero_ps();
         }
@@ -421,8 +457,10 @@ SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64
       __m512 acc[kRows][DV];
       for (int64_t r = 0; r < kRows; ++r)
         for (int64_t c = 0; c < DV; ++c)
-          acc[r][c] = _mm512_mul_ps(_mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c),
-                                    _mm512_set1_ps(correction[r]));
+          acc[r][c] = _mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c);
+      if (rescale)
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(correction[r]));
       products.weigh_values(k0, tile, acc);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);

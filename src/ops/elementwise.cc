@@ -14,25 +14,30 @@ namespace {
 
 // Vectorized exact-erf GELU, written once with GCC vector extensions and
 // compiled for AVX-512 and AVX2 (the caller's target attribute decides).
-// erf uses Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7), exp the
-// polynomial of vector_exp.h: GELU differs from std::erf's by < 1e-6.
-template <typename V, typename VI>
+// GELU(x) = x·Φ(x), Φ(x) = 1/2 + 1/2·erf(x/√2). With x clamped to ±X
+// (X = 3.9·√2, where erf is within 4e-8 of ±1), Φ - 1/2 is odd and smooth:
+// x·Q(t), Q a degree-14 polynomial in t = 2x²/X² - 1 ∈ [-1, 1], fitted
+// (Chebyshev, reweighted towards minimax) to erf. Measured against
+// double-precision erf over [-12, 12]: |error| < 8e-7, and a relative
+// error under 1e-7 past X (the Abramowitz-Stegun form before it, with a
+// division and an exp, < 5e-7), in ~21 vector operations instead of ~30.
+template <typename V>
 __attribute__((always_inline)) inline void gelu_erf_vector(V& x) {  // in place
-  const V z = x * 0.70710678118654752f;
-  const V a = z < 0 ? -z : z;
-  const V t = 1.0f / (1.0f + 0.3275911f * a);
-  V poly = V{} + 1.061405429f;
-  poly = poly * t - 1.453152027f;
-  poly = poly * t + 1.421413741f;
-  poly = poly * t - 0.284496736f;
-  poly = poly * t + 0.254829592f;
-  V e = -(a * a);
-  exp_negative<V, VI>(e);
-  const V erf_abs = 1.0f - poly * t * e;
-  const V erf = z < 0 ? -erf_abs : erf_abs;
-  x = 0.5f * x * (1.0f + erf);
+  constexpr float kClamp = 5.515432834625244f;  // 3.9·√2
+  constexpr float kCoefficients[] = {
+      1.281927997e-01f,  -6.399722708e-02f, 4.761972601e-02f,  -3.871967071e-02f, 3.207048567e-02f,
+      -2.616200625e-02f, 2.038020878e-02f,  -1.477339944e-02f, 1.059359946e-02f,  -7.831852740e-03f,
+      4.330379759e-03f,  -1.230199817e-03f, 1.046891764e-03f,  -1.429302101e-03f, 5.642869957e-04f};
+  constexpr int kDegree = 14;
+  V c = x > kClamp ? V{} + kClamp : x;
+  c = c < -kClamp ? V{} - kClamp : c;
+  const V t = c * (c * (2.0f / (kClamp * kClamp))) - 1.0f;
+  V q = V{} + kCoefficients[kDegree];
+#pragma GCC unroll 16
+  for (int k = kDegree - 1; k >= 0; --k) q = q * t + kCoefficients[k];
+  // Below -X, Φ's float32 residue (~4e-8) would grow with |x|: GELU is 0 there.
+  x = x > -kClamp ? x * (c * q + 0.5f) : V{};
 }
-
 
 // GPT-2's gelu_new: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), with
 // tanh(u) = sign(u)·(1 - e^(-2|u|)) / (1 + e^(-2|u|)); absolute error < 1e-6.
@@ -81,10 +86,10 @@ __attribute__((always_inline)) inline int64_t exp_shifted_span(float* x, int64_t
 }
 
 __attribute__((target("avx512f"))) int64_t gelu_erf_avx512(float* x, int64_t count) {
-  return map_span<v16sf, gelu_erf_vector<v16sf, v16si>>(x, count);
+  return map_span<v16sf, gelu_erf_vector<v16sf>>(x, count);
 }
 __attribute__((target("avx2,fma"))) int64_t gelu_erf_avx2(float* x, int64_t count) {
-  return map_span<v8sf, gelu_erf_vector<v8sf, v8si>>(x, count);
+  return map_span<v8sf, gelu_erf_vector<v8sf>>(x, count);
 }
 __attribute__((target("avx512f"))) int64_t gelu_tanh_avx512(float* x, int64_t count) {
   return map_span<v16sf, gelu_tanh_vector<v16sf, v16si>>(x, count);
