@@ -220,15 +220,17 @@ struct OnlineSoftmaxRows {
   // writes the tile's softmax numerators exp(scale · (score - m)) (0 where
   // masked) to `weight`. Returns exp(scale · (m_old - m_new)), the factor the
   // row's earlier partial outputs take: exactly 1 when m stayed.
+  // Only the first V of kScoreVectors score vectors hold keys (a short tile).
+  template <int V>
   SNAPFORMER_TILED float step(int64_t i, const __m512 (&score)[kScoreVectors], int64_t visible,
                               __m512 (&weight)[kScoreVectors]) {
-    __mmask16 lanes[kScoreVectors];
-    for (int64_t s = 0; s < kScoreVectors; ++s) {
+    __mmask16 lanes[V];
+    for (int64_t s = 0; s < V; ++s) {
       const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
       lanes[s] = static_cast<__mmask16>((1u << valid) - 1);
     }
     __m512 tile_max = _mm512_mask_mov_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), lanes[0], score[0]);
-    for (int64_t s = 1; s < kScoreVectors; ++s) tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
+    for (int64_t s = 1; s < V; ++s) tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
     float correction = 1.0f;
     const float raise_above = running_max[i] + kLazyMaxLog2 / log2_scale;  // -inf before the first tile
     if (_mm512_cmp_ps_mask(tile_max, _mm512_set1_ps(raise_above), _CMP_GT_OQ) != 0) {
@@ -239,7 +241,7 @@ struct OnlineSoftmaxRows {
     const __m512 multiplier = _mm512_set1_ps(log2_scale);
     const __m512 shift = _mm512_set1_ps(-log2_scale * running_max[i]);
     __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(running_sum + 16 * i), _mm512_set1_ps(correction));
-    for (int64_t s = 0; s < kScoreVectors; ++s) {
+    for (int64_t s = 0; s < V; ++s) {
       weight[s] = exp2_lanes(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s]);
       sum = _mm512_add_ps(sum, weight[s]);
     }
@@ -280,28 +282,32 @@ struct Float32Products {
 
   Float32Products(const HeadRows<float>& rows, int64_t /*queries*/) : head(rows) {}
 
-  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
-    for (int64_t j = 0; j < kKeyTile; ++j)
+  // Keys from `tile` to `width` (the lanes the scores read) are zeros.
+  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile, int64_t width) {
+    for (int64_t j = 0; j < width; ++j)
       for (int64_t c = 0; c < d; ++c)
         key_columns[c * kKeyTile + j] = j < tile ? head.k[(k0 + j) * head.shape.kv_stride + c] : 0.0f;
   }
 
-  // Rows i0 .. i0 + kRows (past the last query, the last one again).
+  // Rows i0 .. i0 + kRows (past the last query, the last one again), the
+  // first 16·V keys of the tile.
+  template <int V>
   SNAPFORMER_TILED void scores(int64_t i0, int64_t rows, __m512 (&score)[kRows][kScoreVectors]) const {
     const float* query[kRows];
     for (int64_t r = 0; r < kRows; ++r) query[r] = head.q + (i0 + std::min(r, rows - 1)) * head.shape.q_stride;
     for (int64_t c = 0; c < d; ++c) {
-      __m512 kc[kScoreVectors];
-      for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
+      __m512 kc[V];
+      for (int64_t s = 0; s < V; ++s) kc[s] = _mm512_load_ps(key_columns + c * kKeyTile + 16 * s);
       for (int64_t r = 0; r < kRows; ++r) {
         const __m512 qc = _mm512_set1_ps(query[r][c]);
-        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_fmadd_ps(qc, kc[s], score[r][s]);
+        for (int64_t s = 0; s < V; ++s) score[r][s] = _mm512_fmadd_ps(qc, kc[s], score[r][s]);
       }
     }
   }
 
+  template <int V>
   SNAPFORMER_TILED void keep_weights(int64_t r, const __m512 (&weight)[kScoreVectors]) {
-    for (int64_t s = 0; s < kScoreVectors; ++s) _mm512_store_ps(weights[r] + 16 * s, weight[s]);
+    for (int64_t s = 0; s < V; ++s) _mm512_store_ps(weights[r] + 16 * s, weight[s]);
   }
 
   SNAPFORMER_TILED void weigh_values(int64_t k0, int64_t tile, __m512 (&acc)[kRows][DV]) const {
@@ -362,17 +368,18 @@ struct Bf16Products {
                             (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(head.q + i * head.shape.q_stride + c)));
   }
 
-  // Keys past the tile are zeros in both tables (their weights are 0 too).
-  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile) {
+  // Keys from `tile` to `width` (the lanes the scores read) are zeros in
+  // both tables (their weights are 0 too).
+  SNAPFORMER_TILED void load_tile(int64_t k0, int64_t tile, int64_t width) {
     const int64_t stride = head.shape.kv_stride;
-    for (int64_t j = 0; j < kKeyTile; ++j)
+    for (int64_t j = 0; j < width; ++j)
       for (int64_t c = 0; c < d; c += 16) {
         alignas(32) std::uint32_t pairs[8] = {};
         if (j < tile)
           _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), bf16x16(head.k + (k0 + j) * stride + c));
         for (int64_t p = 0; p < 8; ++p) key_pairs[(c / 2 + p) * kKeyTile + j] = pairs[p];
       }
-    for (int64_t j = 0; j < kKeyTile; j += 2)
+    for (int64_t j = 0; j < width; j += 2)
       for (int64_t c = 0; c < d; c += 16) {
         const KV* row = head.v + (k0 + j) * stride + c;
         const __m512i first = bf16_in_low_halves(row, j < tile);
@@ -381,23 +388,27 @@ struct Bf16Products {
       }
   }
 
+  template <int V>
   SNAPFORMER_TILED void scores(int64_t i0, int64_t rows, __m512 (&score)[kRows][kScoreVectors]) const {
     const std::uint32_t* query[kRows];
     for (int64_t r = 0; r < kRows; ++r) query[r] = query_pairs + (i0 + std::min(r, rows - 1)) * kPairs;
     for (int64_t c = 0; c < kPairs; ++c) {
-      __m512bh kc[kScoreVectors];
-      for (int64_t s = 0; s < kScoreVectors; ++s) kc[s] = (__m512bh)_mm512_load_si512(key_pairs + c * kKeyTile + 16 * s);
+      __m512bh kc[V];
+      for (int64_t s = 0; s < V; ++s) kc[s] = (__m512bh)_mm512_load_si512(key_pairs + c * kKeyTile + 16 * s);
       for (int64_t r = 0; r < kRows; ++r) {
         const __m512bh qc = (__m512bh)_mm512_set1_epi32(static_cast<int>(query[r][c]));
-        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_dpbf16_ps(score[r][s], qc, kc[s]);
+        for (int64_t s = 0; s < V; ++s) score[r][s] = _mm512_dpbf16_ps(score[r][s], qc, kc[s]);
       }
     }
   }
 
-  // 32 numerators per store, in key order (the second operand fills the low half).
+  // 32 numerators per store, in key order (the second operand fills the low
+  // half); a single vector (V = 1) as 16 pairs whose upper 8 are zeros.
+  template <int V>
   SNAPFORMER_TILED void keep_weights(int64_t r, const __m512 (&weight)[kScoreVectors]) {
-    for (int64_t s = 0; s < kScoreVectors; s += 2)
-      _mm512_store_si512(weight_pairs[r] + 8 * s, (__m512i)_mm512_cvtne2ps_pbh(weight[s + 1], weight[s]));
+    for (int64_t s = 0; s < V; s += 2)
+      _mm512_store_si512(weight_pairs[r] + 8 * s,
+                         (__m512i)_mm512_cvtne2ps_pbh(s + 1 < V ? weight[s + 1] : _mm512_setzero_ps(), weight[s]));
   }
 
   SNAPFORMER_TILED void weigh_values(int64_t /*k0*/, int64_t tile, __m512 (&acc)[kRows][DV]) const {
@@ -412,61 +423,74 @@ struct Bf16Products {
   }
 };
 
+// One key tile of the tiled pass against every block of kRows queries from
+// first_row on, with V (1, 2 or 4) vectors of scores per row: a tile of at
+// most 16 or 32 keys (short inputs, a sequence's last tile) computes no
+// products for the empty lanes of a 64-key tile.
+template <int V, typename Products>
+SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, int64_t k0, int64_t tile,
+                                int64_t first_row, int64_t queries, int64_t keys, bool causal) {
+  constexpr int DV = Products::kVectors;
+  constexpr int64_t d = Products::d;
+  products.load_tile(k0, tile, 16 * V);
+  for (int64_t i0 = first_row; i0 < queries; i0 += kRows) {
+    const int64_t rows = std::min(kRows, queries - i0);
+    // Loops run over all kRows (constant bounds keep the accumulators in
+    // registers); rows past `rows` repeat the last row and are not stored.
+    __m512 score[kRows][kScoreVectors];
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t s = 0; s < V; ++s) score[r][s] = _mm512_setzero_ps();
+    products.template scores<V>(i0, rows, score);
+    float correction[kRows];
+    bool rescale = false;  // whether any row's maximum moved
+    for (int64_t r = 0; r < kRows; ++r) {
+      const int64_t i = i0 + r;
+      const int64_t visible = r < rows ? std::min(tile, causal ? keys - queries + i + 1 - k0 : tile) : 0;
+      __m512 weight[kScoreVectors];
+      correction[r] = 1.0f;
+      if (visible > 0) {
+        correction[r] = state.step<V>(i, score[r], visible, weight);
+        rescale |= correction[r] != 1.0f;
+      } else {
+        for (int64_t s = 0; s < V; ++s) weight[s] = _mm512_setzero_ps();
+      }
+      products.template keep_weights<V>(r, weight);
+    }
+    __m512 acc[kRows][DV];
+    for (int64_t r = 0; r < kRows; ++r)
+      for (int64_t c = 0; c < DV; ++c)
+        acc[r][c] = _mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c);
+    if (rescale)
+      for (int64_t r = 0; r < kRows; ++r)
+        for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(correction[r]));
+    products.weigh_values(k0, tile, acc);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);
+  }
+}
+
 // The tiled pass over one head. A Products policy (Float32Products,
 // Bf16Products) is made per head from its rows and query count, then
-// load_tile(k0, tile) lays out a key tile, scores(i0, rows, score) adds
-// Q·Kᵀ of a block of kRows queries into `score`, keep_weights(r, weight)
-// takes row r's softmax numerators, and weigh_values(k0, tile, acc) adds
-// P·V into `acc`; the online softmax itself is shared (OnlineSoftmaxRows).
+// load_tile(k0, tile, width) lays out a key tile, scores<V>(i0, rows, score)
+// adds Q·Kᵀ of a block of kRows queries into `score`, keep_weights<V>(r,
+// weight) takes row r's softmax numerators, and weigh_values(k0, tile, acc)
+// adds P·V into `acc`; the online softmax itself is shared
+// (OnlineSoftmaxRows).
 template <typename Products, typename KV = typename Products::Element>
 SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64_t queries, int64_t keys,
                                  const AttentionShape& shape, bool causal, float scale, float* out) {
-  constexpr int DV = Products::kVectors;
-  constexpr int64_t d = Products::d;
-  OnlineSoftmaxRows state(queries, d, scale);
+  OnlineSoftmaxRows state(queries, Products::d, scale);
   Products products(HeadRows<KV>{q, k, v, shape}, queries);
   for (int64_t k0 = 0; k0 < keys; k0 += kKeyTile) {
     const int64_t tile = std::min(kKeyTile, keys - k0);
-    products.load_tile(k0, tile);
     // Causal: query i sees keys 0 .. keys - queries + i; rows wholly before
     // this tile are skipped.
     const int64_t first_row = causal ? std::max<int64_t>(0, k0 - (keys - queries)) : 0;
-    for (int64_t i0 = first_row; i0 < queries; i0 += kRows) {
-      const int64_t rows = std::min(kRows, queries - i0);
-      // Loops run over all kRows (constant bounds keep the accumulators in
-      // registers); rows past `rows` repeat the last row and are not stored.
-      __m512 score[kRows][kScoreVectors];
-      for (int64_t r = 0; r < kRows; ++r)
-        for (int64_t s = 0; s < kScoreVectors; ++s) score[r][s] = _mm512_setzero_ps();
-      products.scores(i0, rows, score);
-      float correction[kRows];
-      bool rescale = false;  // whether any row's maximum moved
-      for (int64_t r = 0; r < kRows; ++r) {
-        const int64_t i = i0 + r;
-        const int64_t visible = r < rows ? std::min(tile, causal ? keys - queries + i + 1 - k0 : tile) : 0;
-        __m512 weight[kScoreVectors];
-        correction[r] = 1.0f;
-        if (visible > 0) {
-          correction[r] = state.step(i, score[r], visible, weight);
-          rescale |= correction[r] != 1.0f;
-        } else {
-          for (__m512& w : weight) w = _mm512_setzero_ps();
-        }
-        products.keep_weights(r, weight);
-      }
-      __m512 acc[kRows][DV];
-      for (int64_t r = 0; r < kRows; ++r)
-        for (int64_t c = 0; c < DV; ++c)
-          acc[r][c] = _mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c);
-      if (rescale)
-        for (int64_t r = 0; r < kRows; ++r)
-          for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(correction[r]));
-      products.weigh_values(k0, tile, acc);
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);
-    }
+    if (tile <= 16) tile_pass<1>(products, state, k0, tile, first_row, queries, keys, causal);
+    else if (tile <= 32) tile_pass<2>(products, state, k0, tile, first_row, queries, keys, causal);
+    else tile_pass<kScoreVectors>(products, state, k0, tile, first_row, queries, keys, causal);
   }
-  state.finish(queries, d, shape, out);
+  state.finish(queries, Products::d, shape, out);
 }
 
 // The kernels the dispatch points at (one per policy and head size).
