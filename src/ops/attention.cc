@@ -168,20 +168,32 @@ SNAPFORMER_TILED float max_lane(__m512 v) {
 }
 
 // 2^t for 16 lanes, 0 in the lanes `keep` leaves out: t = n + f with n
-// round(t) and |f| <= 1/2, 2^f a degree-6 polynomial (relative error
-// ~1e-7 in float32), 2^n applied by VSCALEFPS, which also takes t far below
-// -126 to 0 without a clamp. Nine operations, where exp_negative (which
-// builds 2^n in the exponent bits) takes about eighteen.
+// round(t) and |f| <= 1/2, 2^f a polynomial, 2^n applied by VSCALEFPS,
+// which also takes t far below -126 to 0 without a clamp. Degree 6
+// (relative error ~1e-7 in float32, 9 operations, where exp_negative, which
+// builds 2^n in the exponent bits, takes about eighteen) for float32
+// products; degree 3 (7.5e-5, 27 times under bf16's rounding) for
+// numerators that are rounded to bf16 anyway.
+template <int kDegree>
 SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
+  static_assert(kDegree == 6 || kDegree == 3);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_set1_ps(1.534580755e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993160e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488977e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  __m512 p;
+  if constexpr (kDegree == 6) {
+    p = _mm512_set1_ps(1.534580755e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993160e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488977e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  } else {
+    p = _mm512_set1_ps(5.517165265e-2f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.426111418e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.932609903e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999280725e-1f));
+  }
   return _mm512_maskz_scalef_ps(keep, p, n);
 }
 
@@ -220,8 +232,9 @@ struct OnlineSoftmaxRows {
   // writes the tile's softmax numerators exp(scale · (score - m)) (0 where
   // masked) to `weight`. Returns exp(scale · (m_old - m_new)), the factor the
   // row's earlier partial outputs take: exactly 1 when m stayed.
-  // Only the first V of kScoreVectors score vectors hold keys (a short tile).
-  template <int V>
+  // Only the first V of kScoreVectors score vectors hold keys (a short
+  // tile); exp2_lanes<kExpDegree> makes the numerators.
+  template <int V, int kExpDegree>
   SNAPFORMER_TILED float step(int64_t i, const __m512 (&score)[kScoreVectors], int64_t visible,
                               __m512 (&weight)[kScoreVectors]) {
     __mmask16 lanes[V];
@@ -242,7 +255,7 @@ struct OnlineSoftmaxRows {
     const __m512 shift = _mm512_set1_ps(-log2_scale * running_max[i]);
     __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(running_sum + 16 * i), _mm512_set1_ps(correction));
     for (int64_t s = 0; s < V; ++s) {
-      weight[s] = exp2_lanes(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s]);
+      weight[s] = exp2_lanes<kExpDegree>(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s]);
       sum = _mm512_add_ps(sum, weight[s]);
     }
     _mm512_storeu_ps(running_sum + 16 * i, sum);
@@ -275,6 +288,7 @@ template <int DV>
 struct Float32Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV;
+  static constexpr int kExpDegree = 6;  // exp2_lanes' polynomial for the softmax numerators
   using Element = float;  // of K and V
   HeadRows<float> head;
   alignas(64) float key_columns[d * kKeyTile];
@@ -351,6 +365,7 @@ template <int DV, typename KV>
 struct Bf16Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV, kPairs = d / 2;
+  static constexpr int kExpDegree = 3;  // the numerators are rounded to bf16
   using Element = KV;  // of K and V
   HeadRows<KV> head;
   std::uint32_t* query_pairs;                                   // [queries][kPairs]
@@ -449,7 +464,7 @@ SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, in
       __m512 weight[kScoreVectors];
       correction[r] = 1.0f;
       if (visible > 0) {
-        correction[r] = state.step<V>(i, score[r], visible, weight);
+        correction[r] = state.step<V, Products::kExpDegree>(i, score[r], visible, weight);
         rescale |= correction[r] != 1.0f;
       } else {
         for (int64_t s = 0; s < V; ++s) weight[s] = _mm512_setzero_ps();
