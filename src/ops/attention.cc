@@ -199,8 +199,10 @@ SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
 
 // The per-query state of a tiled pass: d partial outputs, the running
 // maximum m (in units of raw scores, before the scale) and the running sum
-// l of every query row, l kept in 16 lanes until finish(). The calling
-// thread's buffer, reset for each (sequence, head).
+// l of every query row, l kept in 16 lanes until the row's last tile. The
+// calling thread's buffer, reset for each (sequence, head); the partial
+// outputs are first written by each row's first tile, so they start
+// uninitialized.
 //
 // The maximum is raised lazily: a tile's scores only move m when one of them
 // exceeds m by more than kLazyMaxLog2 (in log2 units, after the scale), so
@@ -220,10 +222,12 @@ struct OnlineSoftmaxRows {
 
   OnlineSoftmaxRows(int64_t queries, int64_t d, float scale) : log2_scale(scale * 1.44269504088896341f) {
     thread_local std::vector<float> state;
-    state.assign(static_cast<std::size_t>(queries * (d + 17)), 0.0f);
+    if (state.size() < static_cast<std::size_t>(queries * (d + 17)))
+      state.resize(static_cast<std::size_t>(queries * (d + 17)));
     partial = state.data();
     running_sum = partial + queries * d;
     running_max = running_sum + queries * 16;
+    std::fill(running_sum, running_sum + queries * 16, 0.0f);
     std::fill(running_max, running_max + queries, -std::numeric_limits<float>::infinity());
   }
 
@@ -262,13 +266,9 @@ struct OnlineSoftmaxRows {
     return correction;
   }
 
-  // The outputs: every row's partial sums divided by its l.
-  SNAPFORMER_TILED void finish(int64_t queries, int64_t d, const AttentionShape& shape, float* out) const {
-    for (int64_t i = 0; i < queries; ++i) {
-      const float inverse = 1.0f / sum_lanes(_mm512_loadu_ps(running_sum + 16 * i));
-      float* o = out + i * shape.out_stride;
-      for (int64_t c = 0; c < d; ++c) o[c] = partial[i * d + c] * inverse;
-    }
+  // 1 / l of row i, once its last tile has been added.
+  SNAPFORMER_TILED float inverse_sum(int64_t i) const {
+    return 1.0f / sum_lanes(_mm512_loadu_ps(running_sum + 16 * i));
   }
 };
 
@@ -442,9 +442,15 @@ struct Bf16Products {
 // first_row on, with V (1, 2 or 4) vectors of scores per row: a tile of at
 // most 16 or 32 keys (short inputs, a sequence's last tile) computes no
 // products for the empty lanes of a 64-key tile.
+//
+// A row's first tile (k0 = 0) starts its outputs from zero; its last tile
+// (the one holding its last visible key) writes them, divided by l, to
+// `out` (rows shape.out_stride apart); tiles between keep them in
+// state.partial.
 template <int V, typename Products>
 SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, int64_t k0, int64_t tile,
-                                int64_t first_row, int64_t queries, int64_t keys, bool causal) {
+                                int64_t first_row, int64_t queries, int64_t keys, bool causal,
+                                const AttentionShape& shape, float* out) {
   constexpr int DV = Products::kVectors;
   constexpr int64_t d = Products::d;
   products.load_tile(k0, tile, 16 * V);
@@ -472,15 +478,29 @@ SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, in
       products.template keep_weights<V>(r, weight);
     }
     __m512 acc[kRows][DV];
-    for (int64_t r = 0; r < kRows; ++r)
-      for (int64_t c = 0; c < DV; ++c)
-        acc[r][c] = _mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c);
-    if (rescale)
+    if (k0 == 0) {
       for (int64_t r = 0; r < kRows; ++r)
-        for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(correction[r]));
+        for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_setzero_ps();
+    } else {
+      for (int64_t r = 0; r < kRows; ++r)
+        for (int64_t c = 0; c < DV; ++c)
+          acc[r][c] = _mm512_loadu_ps(state.partial + (i0 + std::min(r, rows - 1)) * d + 16 * c);
+      if (rescale)
+        for (int64_t r = 0; r < kRows; ++r)
+          for (int64_t c = 0; c < DV; ++c) acc[r][c] = _mm512_mul_ps(acc[r][c], _mm512_set1_ps(correction[r]));
+    }
     products.weigh_values(k0, tile, acc);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + (i0 + r) * d + 16 * c, acc[r][c]);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t i = i0 + r;
+      const bool last_tile = causal ? keys - queries + i + 1 <= k0 + tile : k0 + tile == keys;
+      if (last_tile) {
+        const __m512 inverse = _mm512_set1_ps(state.inverse_sum(i));
+        for (int64_t c = 0; c < DV; ++c)
+          _mm512_storeu_ps(out + i * shape.out_stride + 16 * c, _mm512_mul_ps(acc[r][c], inverse));
+      } else {
+        for (int64_t c = 0; c < DV; ++c) _mm512_storeu_ps(state.partial + i * d + 16 * c, acc[r][c]);
+      }
+    }
   }
 }
 
@@ -490,7 +510,7 @@ SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, in
 // adds Q·Kᵀ of a block of kRows queries into `score`, keep_weights<V>(r,
 // weight) takes row r's softmax numerators, and weigh_values(k0, tile, acc)
 // adds P·V into `acc`; the online softmax itself is shared
-// (OnlineSoftmaxRows).
+// (OnlineSoftmaxRows), and each row's last tile writes its output.
 template <typename Products, typename KV = typename Products::Element>
 SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64_t queries, int64_t keys,
                                  const AttentionShape& shape, bool causal, float scale, float* out) {
@@ -501,11 +521,10 @@ SNAPFORMER_TILED void tiled_pass(const float* q, const KV* k, const KV* v, int64
     // Causal: query i sees keys 0 .. keys - queries + i; rows wholly before
     // this tile are skipped.
     const int64_t first_row = causal ? std::max<int64_t>(0, k0 - (keys - queries)) : 0;
-    if (tile <= 16) tile_pass<1>(products, state, k0, tile, first_row, queries, keys, causal);
-    else if (tile <= 32) tile_pass<2>(products, state, k0, tile, first_row, queries, keys, causal);
-    else tile_pass<kScoreVectors>(products, state, k0, tile, first_row, queries, keys, causal);
+    if (tile <= 16) tile_pass<1>(products, state, k0, tile, first_row, queries, keys, causal, shape, out);
+    else if (tile <= 32) tile_pass<2>(products, state, k0, tile, first_row, queries, keys, causal, shape, out);
+    else tile_pass<kScoreVectors>(products, state, k0, tile, first_row, queries, keys, causal, shape, out);
   }
-  state.finish(queries, Products::d, shape, out);
 }
 
 // The kernels the dispatch points at (one per policy and head size).
