@@ -146,11 +146,11 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
 // once so that every score row is a broadcast-multiply sum with no
 // horizontal reduction), the causal mask, an online-softmax update (running
 // maximum m and sum l per row; earlier partial outputs rescaled by
-// exp(m_old - m_new)) and the weighted sum of the tile's V rows, all in
-// registers and L1. The score matrix is never written out, and each K/V tile
-// is read once per query group from L1/L2. At the end each output row is
-// divided by its l. The two products come from a policy (below): float32
-// FMAs, or bf16 pairs.
+// exp(m_old - m_new) when m moves) and the weighted sum of the tile's V
+// rows, all in registers and L1. The score matrix is never written out, and
+// each K/V tile is read once per query group from L1/L2. A row's last tile
+// writes its output divided by l. The two products come from a policy
+// (below): float32 FMAs, or bf16 pairs.
 constexpr int64_t kKeyTile = 64;                  // keys per tile
 constexpr int64_t kScoreVectors = kKeyTile / 16;  // 4 vectors of scores per query row
 constexpr int64_t kRows = 6;                      // query rows per register block (24 score accumulators)
