@@ -173,7 +173,8 @@ SNAPFORMER_TILED float max_lane(__m512 v) {
 // (relative error ~1e-7 in float32, 9 operations, where exp_negative, which
 // builds 2^n in the exponent bits, takes about eighteen) for float32
 // products; degree 3 (7.5e-5, 27 times under bf16's rounding) for
-// numerators that are rounded to bf16 anyway.
+// numerators that are rounded to bf16 anyway. Coefficients from
+// scripts/fit-polynomials.
 template <int kDegree>
 SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
   static_assert(kDegree == 6 || kDegree == 3);
@@ -181,18 +182,18 @@ SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
   const __m512 f = _mm512_sub_ps(t, n);
   __m512 p;
   if constexpr (kDegree == 6) {
-    p = _mm512_set1_ps(1.534580755e-4f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993160e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488977e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-1f));
+    p = _mm512_set1_ps(1.534580883e-04f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993158e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488972e-03f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-02f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-01f));
     p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
   } else {
-    p = _mm512_set1_ps(5.517165265e-2f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.426111418e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.932609903e-1f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999280725e-1f));
+    p = _mm512_set1_ps(5.517163804e-02f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.426111440e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.932609933e-01f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999280724e-01f));
   }
   return _mm512_maskz_scalef_ps(keep, p, n);
 }
