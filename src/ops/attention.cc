@@ -220,8 +220,10 @@ struct OnlineSoftmaxRows {
   float* running_max;
   float* running_sum;  // [queries][16]
   float log2_scale;    // scale · log2(e): exp(scale · s) = 2^(log2_scale · s)
+  float raise_margin;  // kLazyMaxLog2 in raw-score units
 
-  OnlineSoftmaxRows(int64_t queries, int64_t d, float scale) : log2_scale(scale * 1.44269504088896341f) {
+  OnlineSoftmaxRows(int64_t queries, int64_t d, float scale)
+      : log2_scale(scale * 1.44269504088896341f), raise_margin(kLazyMaxLog2 / log2_scale) {
     thread_local std::vector<float> state;
     if (state.size() < static_cast<std::size_t>(queries * (d + 17)))
       state.resize(static_cast<std::size_t>(queries * (d + 17)));
@@ -250,7 +252,7 @@ struct OnlineSoftmaxRows {
     __m512 tile_max = _mm512_mask_mov_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), lanes[0], score[0]);
     for (int64_t s = 1; s < V; ++s) tile_max = _mm512_mask_max_ps(tile_max, lanes[s], tile_max, score[s]);
     float correction = 1.0f;
-    const float raise_above = running_max[i] + kLazyMaxLog2 / log2_scale;  // -inf before the first tile
+    const float raise_above = running_max[i] + raise_margin;  // -inf before the first tile
     if (_mm512_cmp_ps_mask(tile_max, _mm512_set1_ps(raise_above), _CMP_GT_OQ) != 0) {
       const float new_max = std::max(running_max[i], max_lane(tile_max));
       correction = std::exp2(log2_scale * (running_max[i] - new_max));  // 0 for the first tile (-inf)
