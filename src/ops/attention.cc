@@ -43,6 +43,12 @@ inline const float* float_row(const KvBf16* row, int64_t d, float* buffer) {
   return buffer;
 }
 
+// How many keys query i of `queries` sees: all of them, or with a causal
+// mask keys 0 .. keys - queries + i (the queries are the last positions).
+inline int64_t keys_seen(int64_t i, int64_t queries, int64_t keys, bool causal) {
+  return causal ? keys - queries + i + 1 : keys;
+}
+
 // One head, one query row at a time: scores, softmax and weighted sum in one
 // pass. Best for few queries (decoding, short inputs).
 template <typename KV>
@@ -52,7 +58,7 @@ void attend_rows(const float* q, const KV* k, const KV* v, int64_t queries, int6
   thread_local std::vector<float> widened;  // one bf16 row as float32
   if constexpr (!std::is_same_v<KV, float>) widened.resize(static_cast<std::size_t>(d));
   for (int64_t i = 0; i < queries; ++i) {
-    const int64_t visible = causal ? keys - queries + i + 1 : keys;
+    const int64_t visible = keys_seen(i, queries, keys, causal);
     const float* qi = q + i * shape.q_stride;
     for (int64_t j = 0; j < visible; ++j)
       scratch[j] = dot(qi, float_row(k + j * shape.kv_stride, d, widened.data()), d) * scale;
@@ -79,7 +85,7 @@ __attribute__((target("avx2,fma"))) void attend_rows_avx2(const float* q, const 
                                                           int64_t queries, int64_t keys, const AttentionShape& shape,
                                                           bool causal, float scale, float* out, float* scratch) {
   for (int64_t i = 0; i < queries; ++i) {
-    const int64_t visible = causal ? keys - queries + i + 1 : keys;
+    const int64_t visible = keys_seen(i, queries, keys, causal);
     const float* qi = q + i * shape.q_stride;
     __m256 query[DV];
     for (int c = 0; c < DV; ++c) query[c] = _mm256_mul_ps(_mm256_loadu_ps(qi + 8 * c), _mm256_set1_ps(scale));
@@ -132,7 +138,7 @@ void attend_gemm(const float* q, const float* k, const float* v, int64_t queries
        scores.data(), keys);
   for (int64_t i = 0; i < queries; ++i) {
     float* row = scores.data() + i * keys;
-    const int64_t visible = causal ? keys - queries + i + 1 : keys;
+    const int64_t visible = keys_seen(i, queries, keys, causal);
     softmax(row, visible);
     std::fill(row + visible, row + keys, 0.0f);
   }
@@ -168,35 +174,26 @@ SNAPFORMER_TILED float max_lane(__m512 v) {
 }
 
 // 2^t for 16 lanes, 0 in the lanes `keep` leaves out: t = n + f with n
-// round(t) and |f| <= 1/2, 2^f a polynomial, 2^n applied by VSCALEFPS,
-// which also takes t far below -126 to 0 without a clamp. Degree 6
-// (relative error ~1e-7 in float32, 9 operations, where exp_negative, which
-// builds 2^n in the exponent bits, takes about eighteen) for float32
-// products; degree 3 (7.5e-5, 27 times under bf16's rounding) for
-// numerators that are rounded to bf16 anyway. Coefficients from
-// scripts/fit-polynomials.
-template <int kDegree>
-SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep) {
-  static_assert(kDegree == 6 || kDegree == 3);
+// round(t) and |f| <= 1/2, 2^f the polynomial `c` (lowest degree first),
+// 2^n applied by VSCALEFPS, which also takes t far below -126 to 0 without
+// a clamp. With degree 6, 9 operations, where exp_negative (which builds 2^n
+// in the exponent bits) takes about eighteen.
+template <int kTerms>
+SNAPFORMER_TILED __m512 exp2_lanes(__m512 t, __mmask16 keep, const float (&c)[kTerms]) {
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p;
-  if constexpr (kDegree == 6) {
-    p = _mm512_set1_ps(1.534580883e-04f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339993158e-03f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618488972e-03f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550328776e-02f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264689e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472057e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  } else {
-    p = _mm512_set1_ps(5.517163804e-02f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.426111440e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.932609933e-01f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.999280724e-01f));
-  }
+  __m512 p = _mm512_set1_ps(c[kTerms - 1]);
+#pragma GCC unroll 8
+  for (int k = kTerms - 2; k >= 0; --k) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[k]));
   return _mm512_maskz_scalef_ps(keep, p, n);
 }
+
+// 2^f for |f| <= 1/2 (scripts/fit-polynomials): degree 6, relative error
+// ~1e-7 in float32, for float32 products; degree 3, 7.5e-5 (27 times under
+// bf16's rounding), for numerators that are rounded to bf16 anyway.
+constexpr float kExp2Degree6[] = {1.0f,           6.931472057e-01f, 2.402264689e-01f, 5.550328776e-02f,
+                                  9.618488972e-03f, 1.339993158e-03f, 1.534580883e-04f};
+constexpr float kExp2Degree3[] = {9.999280724e-01f, 6.932609933e-01f, 2.426111440e-01f, 5.517163804e-02f};
 
 // The per-query state of a tiled pass: d partial outputs, the running
 // maximum m (in units of raw scores, before the scale) and the running sum
@@ -225,8 +222,8 @@ struct OnlineSoftmaxRows {
   OnlineSoftmaxRows(int64_t queries, int64_t d, float scale)
       : log2_scale(scale * 1.44269504088896341f), raise_margin(kLazyMaxLog2 / log2_scale) {
     thread_local std::vector<float> state;
-    if (state.size() < static_cast<std::size_t>(queries * (d + 17)))
-      state.resize(static_cast<std::size_t>(queries * (d + 17)));
+    const auto size = static_cast<std::size_t>(queries * (d + 16 + 1));  // partial, running_sum, running_max
+    if (state.size() < size) state.resize(size);
     partial = state.data();
     running_sum = partial + queries * d;
     running_max = running_sum + queries * 16;
@@ -240,10 +237,10 @@ struct OnlineSoftmaxRows {
   // masked) to `weight`. Returns exp(scale · (m_old - m_new)), the factor the
   // row's earlier partial outputs take: exactly 1 when m stayed.
   // Only the first V of kScoreVectors score vectors hold keys (a short
-  // tile); exp2_lanes<kExpDegree> makes the numerators.
-  template <int V, int kExpDegree>
+  // tile); the numerators come from the 2^f polynomial `exp2`.
+  template <int V, int kTerms>
   SNAPFORMER_TILED float step(int64_t i, const __m512 (&score)[kScoreVectors], int64_t visible,
-                              __m512 (&weight)[kScoreVectors]) {
+                              const float (&exp2)[kTerms], __m512 (&weight)[kScoreVectors]) {
     __mmask16 lanes[V];
     for (int64_t s = 0; s < V; ++s) {
       const int64_t valid = std::clamp<int64_t>(visible - 16 * s, 0, 16);
@@ -262,7 +259,7 @@ struct OnlineSoftmaxRows {
     const __m512 shift = _mm512_set1_ps(-log2_scale * running_max[i]);
     __m512 sum = _mm512_mul_ps(_mm512_loadu_ps(running_sum + 16 * i), _mm512_set1_ps(correction));
     for (int64_t s = 0; s < V; ++s) {
-      weight[s] = exp2_lanes<kExpDegree>(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s]);
+      weight[s] = exp2_lanes(_mm512_fmadd_ps(score[s], multiplier, shift), lanes[s], exp2);
       sum = _mm512_add_ps(sum, weight[s]);
     }
     _mm512_storeu_ps(running_sum + 16 * i, sum);
@@ -291,7 +288,7 @@ template <int DV>
 struct Float32Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV;
-  static constexpr int kExpDegree = 6;  // exp2_lanes' polynomial for the softmax numerators
+  static constexpr const float (&kExp2)[7] = kExp2Degree6;  // 2^f of the softmax numerators
   using Element = float;  // of K and V
   HeadRows<float> head;
   alignas(64) float key_columns[d * kKeyTile];
@@ -368,7 +365,7 @@ template <int DV, typename KV>
 struct Bf16Products {
   static constexpr int kVectors = DV;  // head_dim / 16
   static constexpr int64_t d = 16 * DV, kPairs = d / 2;
-  static constexpr int kExpDegree = 3;  // the numerators are rounded to bf16
+  static constexpr const float (&kExp2)[4] = kExp2Degree3;  // the numerators are rounded to bf16
   using Element = KV;  // of K and V
   HeadRows<KV> head;
   std::uint32_t* query_pairs;                                   // [queries][kPairs]
@@ -469,11 +466,11 @@ SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, in
     bool rescale = false;  // whether any row's maximum moved
     for (int64_t r = 0; r < kRows; ++r) {
       const int64_t i = i0 + r;
-      const int64_t visible = r < rows ? std::min(tile, causal ? keys - queries + i + 1 - k0 : tile) : 0;
+      const int64_t visible = r < rows ? std::min(tile, keys_seen(i, queries, keys, causal) - k0) : 0;
       __m512 weight[kScoreVectors];
       correction[r] = 1.0f;
       if (visible > 0) {
-        correction[r] = state.step<V, Products::kExpDegree>(i, score[r], visible, weight);
+        correction[r] = state.step<V>(i, score[r], visible, Products::kExp2, weight);
         rescale |= correction[r] != 1.0f;
       } else {
         for (int64_t s = 0; s < V; ++s) weight[s] = _mm512_setzero_ps();
@@ -495,8 +492,7 @@ SNAPFORMER_TILED void tile_pass(Products& products, OnlineSoftmaxRows& state, in
     products.weigh_values(k0, tile, acc);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = i0 + r;
-      const bool last_tile = causal ? keys - queries + i + 1 <= k0 + tile : k0 + tile == keys;
-      if (last_tile) {
+      if (keys_seen(i, queries, keys, causal) <= k0 + tile) {  // the row's last tile
         const __m512 inverse = _mm512_set1_ps(state.inverse_sum(i));
         for (int64_t c = 0; c < DV; ++c)
           _mm512_storeu_ps(out + i * shape.out_stride + 16 * c, _mm512_mul_ps(acc[r][c], inverse));
