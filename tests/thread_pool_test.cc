@@ -1,6 +1,6 @@
 // ThreadPool::parallel_for: every index exactly once, loops from several
-// threads at once, and chunks handed out on demand (a slowed thread's share
-// goes to the others).
+// threads at once, chunks handed out on demand (a slowed thread's share
+// goes to the others), and SerialScope's loops on the calling thread alone.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -65,6 +65,39 @@ TEST(ThreadPool, ASlowedThreadLeavesItsShareToTheOthers) {
   for (const auto& [id, count] : ran)
     if (id != slowed) others += count;
   EXPECT_GE(others, 6) << "the thread not held up by index 0 ran only " << others << " of 8";
+}
+
+// Inside a SerialScope a loop runs whole on the calling thread, and size()
+// says so; scopes nest, and the pool is itself again after the outer one.
+TEST(ThreadPool, SerialScopeRunsLoopsOnTheCallingThread) {
+  ThreadPool pool(3);
+  const auto caller = std::this_thread::get_id();
+  {
+    ThreadPool::SerialScope serial;
+    EXPECT_EQ(pool.size(), 1);
+    {
+      ThreadPool::SerialScope nested;
+      EXPECT_EQ(pool.size(), 1);
+    }
+    EXPECT_EQ(pool.size(), 1) << "the outer scope still holds";
+    int calls = 0;
+    pool.parallel_for(1000, [&](int64_t begin, int64_t end) {
+      ++calls;
+      EXPECT_EQ(begin, 0);
+      EXPECT_EQ(end, 1000);
+      EXPECT_EQ(std::this_thread::get_id(), caller);
+    });
+    EXPECT_EQ(calls, 1);
+  }
+  EXPECT_EQ(pool.size(), 3);
+  std::mutex mutex;
+  std::map<std::thread::id, int> ran;
+  pool.parallel_for(64, [&](int64_t begin, int64_t end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::lock_guard<std::mutex> lock(mutex);
+    ran[std::this_thread::get_id()] += static_cast<int>(end - begin);
+  });
+  EXPECT_GT(ran.size(), 1u) << "after the scope the loop is shared again";
 }
 
 }  // namespace

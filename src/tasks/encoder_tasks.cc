@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "ops/elementwise.h"
+#include "tasks/batch_parts.h"
 #include "tasks/pipeline.h"
 #include "util/error.h"
 #include "util/utf8.h"
@@ -19,6 +20,10 @@ std::vector<ClassifyResult> Pipeline::classify(const std::vector<TaskInput>& inp
 std::vector<ClassifyResult> Pipeline::classify_encoded(const std::vector<Encoding>& encodings) const {
   require(Task::kClassify);
   if (encodings.empty()) return {};
+  return run_in_parts<ClassifyResult>(encodings, [&](std::span<const Encoding> part) { return classify_part(part); });
+}
+
+std::vector<ClassifyResult> Pipeline::classify_part(std::span<const Encoding> encodings) const {
   const std::size_t count = encodings.size();
   const PackedBatch batch = pack(encodings);
   const std::vector<float> logits = encoder_->classify_batch(batch);
@@ -108,6 +113,12 @@ std::vector<EmbedResult> Pipeline::embed_encoded(const std::vector<Encoding>& en
   require(Task::kEmbed);
   if (encodings.empty()) return {};
   if (pooling == Pooling::kDefault) pooling = default_pooling_;
+  return run_in_parts<EmbedResult>(encodings,
+                                   [&](std::span<const Encoding> part) { return embed_part(part, pooling, normalize); });
+}
+
+std::vector<EmbedResult> Pipeline::embed_part(std::span<const Encoding> encodings, Pooling pooling,
+                                              bool normalize) const {
   const PackedBatch batch = pack(encodings);
   // CLS pooling reads one row per sequence: the last layer runs for those alone.
   const std::vector<float> hidden =

@@ -186,7 +186,7 @@ std::vector<Encoding> Pipeline::encode_all(const std::vector<TaskInput>& inputs,
   return encodings;
 }
 
-PackedBatch Pipeline::pack(const std::vector<Encoding>& encodings) const {
+PackedBatch Pipeline::pack(std::span<const Encoding> encodings) const {
   PackedBatch batch;
   for (const Encoding& e : encodings) {
     if (e.ids.empty()) throw Error("input has no tokens");

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -164,7 +165,10 @@ class Pipeline {
   void require(Task task) const;
   Encoding encode_with_limit(const TaskInput& input, bool truncate, int64_t limit) const;
   std::vector<Encoding> encode_all(const std::vector<TaskInput>& inputs, const TruncationOptions& truncation) const;
-  PackedBatch pack(const std::vector<Encoding>& encodings) const;
+  PackedBatch pack(std::span<const Encoding> encodings) const;
+  // classify_encoded and embed_encoded for one part of a batch (tasks/batch_parts.h).
+  std::vector<ClassifyResult> classify_part(std::span<const Encoding> encodings) const;
+  std::vector<EmbedResult> embed_part(std::span<const Encoding> encodings, Pooling pooling, bool normalize) const;
 
   std::string directory_;
   ModelConfig config_;

@@ -8,7 +8,13 @@ namespace {
 std::mutex global_mutex;
 std::unique_ptr<ThreadPool> global_pool;
 int all_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+thread_local bool serial_here = false;  // a SerialScope lives on this thread
 }  // namespace
+
+ThreadPool::SerialScope::SerialScope() : was_serial_(serial_here) { serial_here = true; }
+ThreadPool::SerialScope::~SerialScope() { serial_here = was_serial_; }
+
+int ThreadPool::size() const { return serial_here ? 1 : static_cast<int>(workers_.size()) + 1; }
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker(); });
@@ -55,7 +61,7 @@ void ThreadPool::worker() {
 // columns, of rows, of heads) stays large.
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body, int chunks_per_thread) {
   if (n <= 0) return;
-  if (workers_.empty() || n == 1) {
+  if (workers_.empty() || n == 1 || serial_here) {
     body(0, n);
     return;
   }

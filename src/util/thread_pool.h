@@ -12,6 +12,11 @@
 // Thread-safety: parallel_for may be called from several threads at once;
 // calls are serialized (one loop runs on the pool at a time), so a server
 // running many requests does not oversubscribe the cores.
+//
+// Work split at a coarser grain than a kernel's loop (a batch cut into parts,
+// each running its whole forward pass on one thread: tasks/batch_parts.h)
+// runs each part inside a SerialScope: while one lives on a thread, the
+// loops called there run on that thread alone, and size() says 1 there.
 #pragma once
 
 #include <atomic>
@@ -31,11 +36,26 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // The threads a loop called from this thread runs on (1 inside a SerialScope).
+  int size() const;
   static constexpr int kChunksPerThread = 4;
   static constexpr int kOneRunPerThread = 1;  // for bandwidth-bound loops (above)
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body,
                     int chunks_per_thread = kChunksPerThread);
+
+  // While one lives, the calling thread's loops run on it alone: body(0, n),
+  // without the pool (and without its lock: it may be one of the pool's
+  // threads, running a chunk of an outer loop). Scopes nest.
+  class SerialScope {
+   public:
+    SerialScope();
+    ~SerialScope();
+    SerialScope(const SerialScope&) = delete;
+    SerialScope& operator=(const SerialScope&) = delete;
+
+   private:
+    bool was_serial_;
+  };
 
   // The process-wide pool used by the kernels; resized by set_threads().
   static ThreadPool& global();
