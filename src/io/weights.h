@@ -47,9 +47,6 @@ std::string shape_string(const std::vector<int64_t>& shape);
 // Each name with `suffix` appended: candidate tensor names from base names.
 std::vector<std::string> with_suffix(const std::vector<std::string>& names, const std::string& suffix);
 
-// Floats converted at load (not zeroed first: the conversion writes each once).
-using FloatBuffer = std::vector<float, UninitializedAllocator<float>>;
-
 // A tensor exactly as stored (any dtype), in place in the mapping.
 struct RawTensor {
   std::string name;  // the candidate that matched

@@ -137,8 +137,9 @@ std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector
   ops::layer_norm(hidden.data(), nullptr, tokens, h, embedding_norm_.gamma.data, embedding_norm_.beta.data,
                   config_.layer_norm_eps, hidden.data());
 
-  std::vector<float> q(hidden.size()), k(hidden.size()), v(hidden.size()), context(hidden.size()),
-      projected(hidden.size()), intermediate(static_cast<std::size_t>(tokens * ff));
+  // Each written whole (for the rows a layer computes) before it is read.
+  FloatBuffer q(hidden.size()), k(hidden.size()), v(hidden.size()), context(hidden.size()), projected(hidden.size()),
+      intermediate(static_cast<std::size_t>(tokens * ff));
   std::vector<ops::AttentionSpan> spans;
   const int64_t head_dim = h / config_.num_heads;
   const ops::AttentionShape shape{config_.num_heads, head_dim, h, h, h};

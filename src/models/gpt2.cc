@@ -95,8 +95,9 @@ std::vector<float> Gpt2Model::forward(const std::vector<Step>& steps) const {
     }
   }
 
-  std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(rows * 3 * h)), context(x.size()),
-      projected(x.size()), inner(static_cast<std::size_t>(rows * ff));
+  // Each written whole before it is read.
+  FloatBuffer normed(x.size()), qkv(static_cast<std::size_t>(rows * 3 * h)), context(x.size()), projected(x.size()),
+      inner(static_cast<std::size_t>(rows * ff));
   std::vector<ops::AttentionSpan> spans;
   std::vector<std::uint16_t> rounded(static_cast<std::size_t>(2 * h));  // one row's keys and values as bf16
   const int64_t head_dim = h / config_.num_heads;

@@ -93,8 +93,8 @@ std::vector<float> UltraFastBertModel::forward_traced(const PackedBatch& batch, 
   ops::layer_norm(x.data(), nullptr, tokens, h, embedding_gamma_.data, embedding_beta_.data, config_.layer_norm_eps, x.data());
 
   const int64_t head_dim = h / config_.num_heads;
-  std::vector<float> normed(x.size()), qkv(static_cast<std::size_t>(tokens * 3 * h)), context(x.size()),
-      projected(x.size());
+  // Each written whole before it is read.
+  FloatBuffer normed(x.size()), qkv(static_cast<std::size_t>(tokens * 3 * h)), context(x.size()), projected(x.size());
   // Every layer attends over the same rows of qkv and context.
   std::vector<ops::AttentionSpan> spans;
   for (int64_t s = 0; s < batch.sequences(); ++s) {

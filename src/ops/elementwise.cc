@@ -1,5 +1,7 @@
 #include "ops/elementwise.h"
 
+#include "ops/intrinsics.h"
+
 #include <cmath>
 #include <limits>
 
@@ -109,6 +111,41 @@ __attribute__((target("avx512f"))) int64_t exp_shifted_avx512(float* x, int64_t 
 }
 __attribute__((target("avx2,fma"))) int64_t exp_shifted_avx2(float* x, int64_t count, float maximum, float& sum) {
   return exp_shifted_span<v8sf, v8si>(x, count, maximum, sum);
+}
+
+// op of a vector's 16 lanes, in every lane: 4 steps of halves swapped.
+struct Maximum {
+  __attribute__((target("avx512f"), always_inline)) __m512 operator()(__m512 a, __m512 b) const {
+    return _mm512_max_ps(a, b);
+  }
+};
+struct Sum {
+  __attribute__((target("avx512f"), always_inline)) __m512 operator()(__m512 a, __m512 b) const {
+    return _mm512_add_ps(a, b);
+  }
+};
+template <typename Op>
+__attribute__((target("avx512f"), always_inline)) inline __m512 across_lanes(__m512 v) {
+  const Op op;
+  v = op(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = op(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = op(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return op(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+}
+
+// softmax of at most 16 values in one masked vector: the attention rows of
+// short inputs (10 keys), which the whole-vector forms left to scalar code
+// (a libm exp per value, a sum and a maximum over a vector of 16 lanes after
+// no whole vector at all): 2-3% of an int8 DistilBERT batch of 10-token inputs.
+__attribute__((target("avx512f"))) void softmax_short_avx512(float* x, int64_t count) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << count) - 1);
+  const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-std::numeric_limits<float>::infinity()), mask, x);
+  const __m512 maximum = across_lanes<Maximum>(v);
+  v16sf e = reinterpret_cast<v16sf>(_mm512_sub_ps(v, maximum));
+  exp_negative<v16sf, v16si>(e);
+  const __m512 numerators = _mm512_maskz_mov_ps(mask, reinterpret_cast<__m512>(e));
+  const __m512 sum = across_lanes<Sum>(numerators);
+  _mm512_mask_storeu_ps(x, mask, _mm512_div_ps(numerators, sum));
 }
 
 // max_value and layer_norm_row keep their per-lane state in 16 float lanes
@@ -310,6 +347,7 @@ float exp_shifted(float* x, int64_t count, float maximum) {
 }
 
 void softmax(float* x, int64_t count) {
+  if (count <= 16 && active_isa() == Isa::kAvx512) return softmax_short_avx512(x, count);
   const float sum = exp_shifted(x, count, max_value(x, count));
   const float inv = 1.0f / sum;
   for (int64_t i = 0; i < count; ++i) x[i] *= inv;

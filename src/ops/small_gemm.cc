@@ -1,13 +1,6 @@
 #include "ops/small_gemm.h"
 
-// GCC 12's AVX-512 headers pass _mm512_undefined_*() placeholders that
-// -Wuninitialized reports spuriously when the intrinsics are inlined here.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#if !defined(__clang__)  // a GCC-only warning (Clang builds the fuzzers)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "ops/intrinsics.h"
 
 #include <algorithm>
 #include <vector>
