@@ -13,7 +13,15 @@ enum class Activation { kGeluErf, kGeluTanh, kRelu, kSilu, kTanh };
 // an Activation; throws Error naming the unsupported value.
 Activation parse_activation(const std::string& name, const std::string& where);
 
-void activate(Activation activation, float* x, int64_t count);
+// How exact an activation must be. kFloat32: within ~1e-6 of double
+// precision. kBeforeRounding: its output is rounded next, to 8 bits (the
+// activations of an int8 layer) or to bf16, so an error of ~5e-5 vanishes in
+// that rounding; the GELUs then take a shorter polynomial. Other activations
+// are the same in both.
+enum class ActivationAccuracy { kFloat32, kBeforeRounding };
+
+void activate(Activation activation, float* x, int64_t count,
+              ActivationAccuracy accuracy = ActivationAccuracy::kFloat32);
 
 // out = LayerNorm(x (+ residual)) with gamma/beta over rows of `dim`.
 // `residual` may be nullptr. `out` may alias `x`. Many rows are split over

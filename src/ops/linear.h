@@ -59,7 +59,9 @@ struct Linear {
   // y[rows, out] = x[rows, in] · W + b, then `then` (e.g. GELU) applied to
   // each block of columns right after it is computed, while it is still in
   // cache (bias + activation fused: no second pass over y). `y` must not
-  // alias `x`.
+  // alias `x`. In bf16 and int8 the activation takes its
+  // ActivationAccuracy::kBeforeRounding form: an activated layer's output is
+  // the input of the next layer of the same precision, which rounds it.
   void apply(const float* x, int64_t rows, float* y, std::optional<Activation> then = std::nullopt) const;
 };
 
@@ -86,9 +88,9 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
 
 // Applies `then` to columns [c0, c1) of every row of y (row stride `stride`).
 inline void activate_columns(std::optional<Activation> then, float* y, int64_t rows, int64_t stride, int64_t c0,
-                             int64_t c1) {
+                             int64_t c1, ActivationAccuracy accuracy = ActivationAccuracy::kFloat32) {
   if (!then) return;
-  for (int64_t r = 0; r < rows; ++r) activate(*then, y + r * stride + c0, c1 - c0);
+  for (int64_t r = 0; r < rows; ++r) activate(*then, y + r * stride + c0, c1 - c0, accuracy);
 }
 
 // Throws Error when oneDNN cannot run `precision` on this CPU (bf16 needs AVX-512).

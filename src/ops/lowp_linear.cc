@@ -127,7 +127,7 @@ void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y, st
     dnnl::stream& stream = thread_stream();
     matmul.execute(stream, args);
     stream.wait();
-    activate_columns(then, y, rows, out, c0, c1);
+    activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
   });
 }
 
@@ -163,14 +163,14 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
     if (panels) {
       const Int8Dequantize dequantize{x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias};
       gemm_u8s8_panels(x_q, rows, in, in, linear.weight_int8_panels, c0, c1, dequantize, y, out);
-      activate_columns(then, y, rows, out, c0, c1);
+      activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
       return;
     }
     if (small_rows) {
       small_gemm_u8s8(x_q, rows, in, linear.weight_int8, c0, c1, acc, out);
       dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
                          y);
-      activate_columns(then, y, rows, out, c0, c1);
+      activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
       return;
     }
     const std::int32_t no_offset = 0;
@@ -184,7 +184,7 @@ void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, st
     }
     dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
                        y);
-    activate_columns(then, y, rows, out, c0, c1);
+    activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
   });
 }
 
