@@ -958,5 +958,55 @@ TEST(Linear, FusedActivationEqualsASeparatePass) {
       }
 }
 
+
+// apply_to_same_input gives what each layer's apply gives, in every
+// precision and int8 form, at 1 and 2 threads, for layers of different
+// widths (slices of unequal count), and where the layers' inputs would be
+// quantized differently (panels beside plain weights: applied one by one).
+TEST(Linear, LayersOnTheSameInputEqualEachApplied) {
+  std::mt19937 rng(21);
+  const int64_t in = 96;
+  const std::vector<int64_t> widths{300, 96, 200};
+  std::vector<std::vector<float>> weights, biases;
+  for (int64_t out : widths) {
+    weights.push_back(random_values(static_cast<std::size_t>(in * out), rng));
+    biases.push_back(random_values(static_cast<std::size_t>(out), rng));
+  }
+  const int previous_threads = ops::num_threads();
+  for (int threads : {1, 2}) {
+    ops::set_num_threads(threads);
+    for (ops::Precision precision : {ops::Precision::kFp32, ops::Precision::kInt8, ops::Precision::kBf16})
+      for (int panels : {0, 1, 2})  // 2: the first layer in panels, the others plain
+        for (int64_t rows : {1, 7, 40, 70}) {
+          if (precision == ops::Precision::kBf16 && !ops::cpu_supports(ops::Isa::kAvx512)) continue;
+          if (panels > 0 && (precision != ops::Precision::kInt8 || !ops::int8_uses_vnni())) continue;
+          std::vector<std::unique_ptr<LoweredLinear>> layers;
+          std::vector<const ops::Linear*> linears;
+          for (std::size_t i = 0; i < widths.size(); ++i) {
+            const bool in_panels = panels == 1 || (panels == 2 && i == 0);
+            layers.push_back(std::make_unique<LoweredLinear>(weights[i], biases[i].data(), in, widths[i], false,
+                                                             precision, in_panels));
+            linears.push_back(&layers.back()->linear);
+          }
+          const auto x = random_values(static_cast<std::size_t>(rows * in), rng);
+          std::vector<std::vector<float>> each(widths.size()), together(widths.size());
+          std::vector<float*> outputs;
+          for (std::size_t i = 0; i < widths.size(); ++i) {
+            each[i].resize(static_cast<std::size_t>(rows * widths[i]));
+            together[i].assign(each[i].size(), -1.0f);
+            linears[i]->apply(x.data(), rows, each[i].data());
+            outputs.push_back(together[i].data());
+          }
+          ops::apply_to_same_input(linears, x.data(), rows, outputs);
+          for (std::size_t i = 0; i < widths.size(); ++i)
+            for (std::size_t j = 0; j < each[i].size(); ++j)
+              ASSERT_EQ(together[i][j], each[i][j]) << ops::precision_name(precision) << " panels=" << panels
+                                                    << " threads=" << threads << " rows=" << rows << " layer " << i
+                                                    << " at " << j;
+        }
+  }
+  ops::set_num_threads(previous_threads);
+}
+
 }  // namespace
 }  // namespace snapformer

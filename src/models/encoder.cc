@@ -1,6 +1,7 @@
 #include "models/encoder.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "ops/attention.h"
@@ -164,9 +165,16 @@ std::vector<float> EncoderModel::run(const PackedBatch& batch, const std::vector
     }
     std::vector<float>& x = subset ? selected : hidden;
     const int64_t queries = subset ? static_cast<int64_t>(rows->size()) : tokens;
-    layer.query.apply(x.data(), queries, q.data());
-    layer.key.apply(hidden.data(), tokens, k.data());
-    layer.value.apply(hidden.data(), tokens, v.data());
+    // Keys and values (and the queries, when every row is a query) read the
+    // same input: int8 quantizes it once for them.
+    if (subset) {
+      layer.query.apply(x.data(), queries, q.data());
+      ops::apply_to_same_input(std::array{&layer.key, &layer.value}, hidden.data(), tokens,
+                               std::array{k.data(), v.data()});
+    } else {
+      ops::apply_to_same_input(std::array{&layer.query, &layer.key, &layer.value}, hidden.data(), tokens,
+                               std::array{q.data(), k.data(), v.data()});
+    }
     spans.clear();
     for (int64_t s = 0; s < batch.sequences(); ++s) {
       const int64_t first_query = query_starts[s], count = query_starts[s + 1] - first_query;

@@ -66,6 +66,15 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, f
                 std::to_string(m) + "x" + std::to_string(k) + " by " + std::to_string(k) + "x" + std::to_string(n));
 }
 
+void apply_to_same_input(std::span<const Linear* const> linears, const float* x, int64_t rows,
+                         std::span<float* const> ys) {
+  if (rows == 0 || linears.empty()) return;
+  const bool int8 = std::all_of(linears.begin(), linears.end(),
+                                [](const Linear* l) { return l->precision == Precision::kInt8; });
+  if (int8) return apply_int8_to_same_input(linears, x, rows, ys);
+  for (std::size_t i = 0; i < linears.size(); ++i) linears[i]->apply(x, rows, ys[i]);
+}
+
 void Linear::apply(const float* x, int64_t rows, float* y, std::optional<Activation> then) const {
   if (rows == 0) return;
   if (precision == Precision::kInt8) return apply_int8(*this, x, rows, y, then);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include "ops/elementwise.h"
 #include "ops/precision.h"
@@ -82,9 +83,19 @@ struct Linear {
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// ys[i] = linears[i]->apply(x, rows) for layers that read the same input (a
+// layer's query, key and value projections). int8 layers quantize x once,
+// not once per layer, and run all the layers' column slices as one loop over
+// the pool (one wait for the slowest thread, not one per layer); other
+// precisions apply each in turn. The layers share `in` and precision.
+void apply_to_same_input(std::span<const Linear* const> linears, const float* x, int64_t rows,
+                         std::span<float* const> ys);
+
 // The low-precision paths of Linear::apply (lowp_linear.cc).
 void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then);
 void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then);
+void apply_int8_to_same_input(std::span<const Linear* const> linears, const float* x, int64_t rows,
+                              std::span<float* const> ys);
 
 // Applies `then` to columns [c0, c1) of every row of y (row stride `stride`).
 inline void activate_columns(std::optional<Activation> then, float* y, int64_t rows, int64_t stride, int64_t c0,

@@ -131,60 +131,125 @@ void apply_bf16(const Linear& linear, const float* x, int64_t rows, float* y, st
   });
 }
 
-void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then) {
-  const int64_t in = linear.in, out = linear.out;
-  // Scratch of the calling thread, reused across calls. The pool's threads
-  // reach it through these pointers (a thread_local name would be their own).
+namespace {
+
+// A layer's input as the int8 kernels take it: each row quantized to uint8
+// (scale and zero point per row), in the calling thread's scratch, reused
+// across calls (the pool's threads reach it through these pointers: a
+// thread_local name would be their own). Valid until the thread's next
+// quantize_input.
+struct QuantizedInput {
+  const std::uint8_t* q;
+  const float* scale;
+  const std::int32_t* zero;
+  int64_t rows, in;
+};
+
+// The activation levels the kernel takes (8 bits, or 7 where VPMADDUBSW
+// would saturate). Panels: their kernel at any row count. Plain weights:
+// few rows, the in-place kernel; more, oneDNN's GEMM.
+int input_levels(const Linear& linear, int64_t rows) {
+  if (linear.weight_int8_panels != nullptr) return 255;
+  if (rows <= small_int8_gemm_rows()) return small_int8_gemm_levels(rows);
+  return integer_gemm_has_vnni() ? 255 : 127;
+}
+
+QuantizedInput quantize_input(const float* x, int64_t rows, int64_t in, int levels) {
   thread_local std::vector<std::uint8_t> q_scratch;
   thread_local std::vector<float> scale_scratch;
-  thread_local std::vector<std::int32_t> zero_scratch, acc_scratch;
-  // Panels: their kernel at any row count (dequantizing as it writes y).
-  // Plain weights: few rows, the in-place kernel; more, oneDNN's GEMM
-  // (packs, then runs at peak); both into int32 sums, then dequantized.
-  const bool panels = linear.weight_int8_panels != nullptr;
-  const bool small_rows = !panels && rows <= small_int8_gemm_rows();
-  // The activation levels the kernel takes (8 bits, or 7 where VPMADDUBSW would saturate).
-  int levels = 255;
-  if (!panels) levels = small_rows ? small_int8_gemm_levels(rows) : integer_gemm_has_vnni() ? 255 : 127;
+  thread_local std::vector<std::int32_t> zero_scratch;
   // 3 bytes of slack: the panel kernel reads rows in 4-byte groups.
   q_scratch.resize(static_cast<std::size_t>(rows * in + 3));
   scale_scratch.resize(static_cast<std::size_t>(rows));
   zero_scratch.resize(static_cast<std::size_t>(rows));
-  if (!panels) acc_scratch.resize(static_cast<std::size_t>(rows * out));
   std::uint8_t* const x_q = q_scratch.data();
   float* const x_scale = scale_scratch.data();
   std::int32_t* const x_zero = zero_scratch.data();
-  std::int32_t* const acc = acc_scratch.data();
   for_each_row_block(rows, in, [&](int64_t r0, int64_t r1) {
     quantize_rows_uint8(x + r0 * in, r1 - r0, in, levels, x_q + r0 * in, x_scale + r0, x_zero + r0);
   });
-  for_each_slice(out, [&](int64_t c0, int64_t c1) {
-    use_one_openmp_thread();
-    if (panels) {
-      const Int8Dequantize dequantize{x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias};
-      gemm_u8s8_panels(x_q, rows, in, in, linear.weight_int8_panels, c0, c1, dequantize, y, out);
-      activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
-      return;
+  return {x_q, x_scale, x_zero, rows, in};
+}
+
+// Columns [c0, c1) of y = linear(x) (then `then`), from x quantized at
+// input_levels(linear, rows). `acc`: int32 sums, rows x out, for the
+// kernels that do not dequantize as they write (plain weights).
+void int8_columns(const Linear& linear, const QuantizedInput& x, int64_t c0, int64_t c1, std::int32_t* acc, float* y,
+                  std::optional<Activation> then) {
+  use_one_openmp_thread();
+  const int64_t rows = x.rows, in = x.in, out = linear.out;
+  if (linear.weight_int8_panels != nullptr) {
+    const Int8Dequantize dequantize{x.scale, x.zero, linear.weight_scale, linear.weight_sum, linear.bias};
+    gemm_u8s8_panels(x.q, rows, in, in, linear.weight_int8_panels, c0, c1, dequantize, y, out);
+  } else {
+    if (rows <= small_int8_gemm_rows()) {
+      small_gemm_u8s8(x.q, rows, in, linear.weight_int8, c0, c1, acc, out);
+    } else {
+      const std::int32_t no_offset = 0;
+      // Row-major C[rows, c1-c0] = A[rows, in] · B[c0..c1, in]ᵀ in int32.
+      const dnnl_status_t status =
+          dnnl_gemm_u8s8s32('N', 'T', 'F', rows, c1 - c0, in, 1.0f, x.q, in, 0, linear.weight_int8 + c0 * in, in, 0,
+                            0.0f, acc + c0, out, &no_offset);
+      if (status != dnnl_success) {  // only invalid arguments fail: a programming error, not bad input
+        std::fprintf(stderr, "snapformer: oneDNN int8 GEMM failed (status %d)\n", static_cast<int>(status));
+        std::abort();
+      }
     }
-    if (small_rows) {
-      small_gemm_u8s8(x_q, rows, in, linear.weight_int8, c0, c1, acc, out);
-      dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
-                         y);
-      activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
-      return;
-    }
-    const std::int32_t no_offset = 0;
-    // Row-major C[rows, c1-c0] = A[rows, in] · B[c0..c1, in]ᵀ in int32.
-    const dnnl_status_t status =
-        dnnl_gemm_u8s8s32('N', 'T', 'F', rows, c1 - c0, in, 1.0f, x_q, in, 0, linear.weight_int8 + c0 * in, in, 0, 0.0f,
-                          acc + c0, out, &no_offset);
-    if (status != dnnl_success) {  // only invalid arguments fail: a programming error, not bad input
-      std::fprintf(stderr, "snapformer: oneDNN int8 GEMM failed (status %d)\n", static_cast<int>(status));
-      std::abort();
-    }
-    dequantize_columns(acc, rows, c0, c1, out, x_scale, x_zero, linear.weight_scale, linear.weight_sum, linear.bias,
+    dequantize_columns(acc, rows, c0, c1, out, x.scale, x.zero, linear.weight_scale, linear.weight_sum, linear.bias,
                        y);
-    activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
+  }
+  activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
+}
+
+// int32 scratch for int8_columns, rows x out, in the calling thread's
+// scratch, or none where the weights are in panels (their kernel
+// dequantizes as it writes).
+std::int32_t* sums_scratch(const Linear& linear, int64_t rows) {
+  thread_local std::vector<std::int32_t> acc_scratch;
+  if (linear.weight_int8_panels != nullptr) return nullptr;
+  acc_scratch.resize(static_cast<std::size_t>(rows * linear.out));
+  return acc_scratch.data();
+}
+
+}  // namespace
+
+void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then) {
+  const QuantizedInput quantized = quantize_input(x, rows, linear.in, input_levels(linear, rows));
+  std::int32_t* const acc = sums_scratch(linear, rows);
+  for_each_slice(linear.out, [&](int64_t c0, int64_t c1) { int8_columns(linear, quantized, c0, c1, acc, y, then); });
+}
+
+void apply_int8_to_same_input(std::span<const Linear* const> linears, const float* x, int64_t rows,
+                              std::span<float* const> ys) {
+  const Linear& first = *linears.front();
+  const int levels = input_levels(first, rows);
+  for (const Linear* linear : linears) {
+    if (linear->in != first.in || input_levels(*linear, rows) != levels) {  // inputs quantized differently
+      for (std::size_t i = 0; i < linears.size(); ++i) apply_int8(*linears[i], x, rows, ys[i], std::nullopt);
+      return;
+    }
+  }
+  const QuantizedInput quantized = quantize_input(x, rows, first.in, levels);
+  // int32 sums of each layer (plain weights only), and each layer's column
+  // slices as the tasks of one loop.
+  // (The pool's threads reach the caller's scratch through this reference:
+  // a thread_local name would be their own.)
+  thread_local std::vector<std::vector<std::int32_t>> sums_scratch_of_caller;
+  std::vector<std::vector<std::int32_t>>& sums = sums_scratch_of_caller;
+  sums.resize(linears.size());
+  std::vector<std::pair<std::size_t, int64_t>> tasks;  // (layer, slice)
+  for (std::size_t i = 0; i < linears.size(); ++i) {
+    if (linears[i]->weight_int8_panels == nullptr) sums[i].resize(static_cast<std::size_t>(rows * linears[i]->out));
+    for (int64_t slice = 0; slice < column_slices(linears[i]->out).count; ++slice) tasks.emplace_back(i, slice);
+  }
+  ThreadPool::global().parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const auto [i, slice] = tasks[static_cast<std::size_t>(t)];
+      const Linear& linear = *linears[i];
+      const Slices s = column_slices(linear.out);
+      int8_columns(linear, quantized, slice * s.width, std::min(linear.out, (slice + 1) * s.width), sums[i].data(),
+                   ys[i], std::nullopt);
+    }
   });
 }
 
