@@ -1,6 +1,7 @@
 // ThreadPool::parallel_for: every index exactly once, loops from several
 // threads at once, chunks handed out on demand (a slowed thread's share
-// goes to the others), and SerialScope's loops on the calling thread alone.
+// goes to the others), SerialScope's loops on the calling thread alone, and
+// loops beside a loop of long chunks on their callers' threads.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -67,6 +68,18 @@ TEST(ThreadPool, ASlowedThreadLeavesItsShareToTheOthers) {
   EXPECT_GE(others, 6) << "the thread not held up by index 0 ran only " << others << " of 8";
 }
 
+// How many threads run a loop of 64 indices that take 2 ms each.
+std::size_t threads_sharing_a_loop(ThreadPool& pool) {
+  std::mutex mutex;
+  std::map<std::thread::id, int> ran;
+  pool.parallel_for(64, [&](int64_t begin, int64_t end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::lock_guard<std::mutex> lock(mutex);
+    ran[std::this_thread::get_id()] += static_cast<int>(end - begin);
+  });
+  return ran.size();
+}
+
 // Inside a SerialScope a loop runs whole on the calling thread, and size()
 // says so; scopes nest, and the pool is itself again after the outer one.
 TEST(ThreadPool, SerialScopeRunsLoopsOnTheCallingThread) {
@@ -90,14 +103,37 @@ TEST(ThreadPool, SerialScopeRunsLoopsOnTheCallingThread) {
     EXPECT_EQ(calls, 1);
   }
   EXPECT_EQ(pool.size(), 3);
-  std::mutex mutex;
-  std::map<std::thread::id, int> ran;
-  pool.parallel_for(64, [&](int64_t begin, int64_t end) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    std::lock_guard<std::mutex> lock(mutex);
-    ran[std::this_thread::get_id()] += static_cast<int>(end - begin);
+  EXPECT_GT(threads_sharing_a_loop(pool), 1u) << "after the scope the loop is shared again";
+}
+
+// While a loop of long chunks holds the pool (a batch's parts), a loop that
+// another thread starts does not wait for it: it runs whole on its own
+// thread. (A loop of short chunks beside it still waits its turn: covered by
+// LoopsFromSeveralThreadsAtOnce.)
+TEST(ThreadPool, ALoopBesideLongChunksRunsOnItsCallersThread) {
+  ThreadPool pool(2);
+  std::atomic<int> started{0};
+  std::thread batch([&] {
+    pool.parallel_for_long_chunks(2, [&](int64_t, int64_t) {
+      started++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    });
   });
-  EXPECT_GT(ran.size(), 1u) << "after the scope the loop is shared again";
+  while (started.load() < 2) std::this_thread::yield();
+  const auto caller = std::this_thread::get_id();
+  const auto t0 = std::chrono::steady_clock::now();
+  int calls = 0;
+  pool.parallel_for(10, [&](int64_t begin, int64_t end) {
+    ++calls;
+    EXPECT_EQ(begin, 0);
+    EXPECT_EQ(end, 10);
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+  });
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  batch.join();
+  EXPECT_EQ(calls, 1);
+  EXPECT_LT(waited, std::chrono::milliseconds(200)) << "the loop waited for the long chunks";
+  EXPECT_GT(threads_sharing_a_loop(pool), 1u) << "afterwards loops share the pool again";
 }
 
 }  // namespace

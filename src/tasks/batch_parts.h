@@ -11,8 +11,9 @@
 // 836-905 requests/s; batches of long inputs (8 x 128 tokens) equal.
 //
 // Thread-safety: both functions may be called from any thread; run_in_parts
-// runs the parts on ThreadPool::global() (one loop: it waits for other
-// threads' loops, and theirs for it).
+// runs the parts on ThreadPool::global() as one parallel_for_long_chunks (it
+// waits for another thread's loop to end; a loop another thread starts
+// meanwhile runs on that thread instead of waiting for the batch).
 #pragma once
 
 #include <cstddef>
@@ -51,20 +52,17 @@ std::vector<Result> run_in_parts(std::span<const Encoding> encodings, const RunP
   if (parts <= 1) return run_part(encodings);
   std::vector<std::vector<Result>> results(parts);
   std::vector<std::exception_ptr> errors(parts);  // a worker thread must not throw out of the loop
-  pool.parallel_for(
-      static_cast<int64_t>(parts),
-      [&](int64_t first, int64_t last) {
-        ThreadPool::SerialScope serial;
-        for (int64_t p = first; p < last; ++p) {
-          const auto i = static_cast<std::size_t>(p);
-          try {
-            results[i] = run_part(encodings.subspan(bounds[i], bounds[i + 1] - bounds[i]));
-          } catch (...) {
-            errors[i] = std::current_exception();
-          }
-        }
-      },
-      static_cast<int>(parts));  // chunks of one part: each thread takes the next part when it is free
+  pool.parallel_for_long_chunks(static_cast<int64_t>(parts), [&](int64_t first, int64_t last) {
+    ThreadPool::SerialScope serial;
+    for (int64_t p = first; p < last; ++p) {
+      const auto i = static_cast<std::size_t>(p);
+      try {
+        results[i] = run_part(encodings.subspan(bounds[i], bounds[i + 1] - bounds[i]));
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    }
+  });
   for (const std::exception_ptr& error : errors)
     if (error) std::rethrow_exception(error);
   std::vector<Result> all;

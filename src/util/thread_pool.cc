@@ -60,12 +60,31 @@ void ThreadPool::worker() {
 // leaves work to the others, few enough that each chunk (a block of output
 // columns, of rows, of heads) stays large.
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body, int chunks_per_thread) {
+  run_loop(n, body, chunks_per_thread, false);
+}
+
+void ThreadPool::parallel_for_long_chunks(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+  // One index per chunk: each thread takes the next when it is free.
+  run_loop(n, body, static_cast<int>(std::min<int64_t>(n, int64_t{1} << 20)), true);
+}
+
+void ThreadPool::run_loop(int64_t n, const std::function<void(int64_t, int64_t)>& body, int chunks_per_thread,
+                          bool long_chunks) {
   if (n <= 0) return;
   if (workers_.empty() || n == 1 || serial_here) {
     body(0, n);
     return;
   }
-  std::lock_guard<std::mutex> loop(loop_mutex_);
+  std::unique_lock<std::mutex> loop(loop_mutex_, std::try_to_lock);
+  if (!loop.owns_lock()) {
+    // The running loop holds the pool for a whole batch: not worth waiting for.
+    if (long_chunks_.load(std::memory_order_acquire)) {
+      body(0, n);
+      return;
+    }
+    loop.lock();
+  }
+  long_chunks_.store(long_chunks, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     body_ = &body;
@@ -82,6 +101,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
   }
+  long_chunks_.store(false, std::memory_order_release);
 }
 
 // Takes chunks of the current loop until none is left. The loop's fields were

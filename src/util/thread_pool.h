@@ -16,7 +16,9 @@
 // Work split at a coarser grain than a kernel's loop (a batch cut into parts,
 // each running its whole forward pass on one thread: tasks/batch_parts.h)
 // runs each part inside a SerialScope: while one lives on a thread, the
-// loops called there run on that thread alone, and size() says 1 there.
+// loops called there run on that thread alone, and size() says 1 there; and
+// it runs the parts through parallel_for_long_chunks, beside which other
+// threads' loops run on their own threads instead of waiting.
 #pragma once
 
 #include <atomic>
@@ -43,6 +45,14 @@ class ThreadPool {
   void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& body,
                     int chunks_per_thread = kChunksPerThread);
 
+  // parallel_for for a loop whose chunks each run for long (a batch's parts,
+  // each a whole forward pass, with their kernels' loops in SerialScopes).
+  // While it runs, another thread's loop does not wait for the pool (it could
+  // wait a whole batch, where kernel-sized loops take turns): it runs on its
+  // own thread, beside the pool's, sharing the cores, so that a generation
+  // step goes on while a classification batch runs.
+  void parallel_for_long_chunks(int64_t n, const std::function<void(int64_t, int64_t)>& body);
+
   // While one lives, the calling thread's loops run on it alone: body(0, n),
   // without the pool (and without its lock: it may be one of the pool's
   // threads, running a chunk of an outer loop). Scopes nest.
@@ -62,11 +72,14 @@ class ThreadPool {
   static void set_threads(int threads);  // <= 0: all cores
 
  private:
+  void run_loop(int64_t n, const std::function<void(int64_t, int64_t)>& body, int chunks_per_thread,
+                bool long_chunks);
   void worker();
   void run_chunks();
 
   std::vector<std::thread> workers_;
-  std::mutex loop_mutex_;  // one loop at a time
+  std::mutex loop_mutex_;                    // one loop at a time
+  std::atomic<bool> long_chunks_{false};  // the running loop is a parallel_for_long_chunks
   std::mutex mutex_;
   std::condition_variable start_, done_;
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
