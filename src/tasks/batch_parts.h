@@ -5,10 +5,10 @@
 // slowest at its end: about ten barriers per layer. A batch of many short
 // inputs (a server's dynamic batch of 8-16-token requests) gives each kernel
 // little work between barriers, and the waiting, the spinning and a thread
-// preempted by the server's I/O cost a tenth of its time. As parts, the
-// threads meet once per batch. Measured (docs/BENCHMARKS.md, fourteenth
-// session): bench/load.sh's int8 distilbert row, 2 threads, 733-845 ->
-// 836-905 requests/s; batches of long inputs (8 x 128 tokens) equal.
+// preempted by the server's I/O add up. As parts, the threads meet once per
+// batch. Measured (docs/BENCHMARKS.md, fourteenth session, old and new
+// alternating): bench/load.sh's int8 distilbert row, 2 threads, 726-736 ->
+// 863-871 requests/s; batches of long inputs (8 x 128 tokens) equal.
 //
 // Thread-safety: both functions may be called from any thread; run_in_parts
 // runs the parts on ThreadPool::global() as one parallel_for_long_chunks (it
