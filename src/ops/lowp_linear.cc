@@ -201,22 +201,43 @@ void int8_columns(const Linear& linear, const QuantizedInput& x, int64_t c0, int
   activate_columns(then, y, rows, out, c0, c1, ActivationAccuracy::kBeforeRounding);
 }
 
-// int32 scratch for int8_columns, rows x out, in the calling thread's
-// scratch, or none where the weights are in panels (their kernel
-// dequantizes as it writes).
-std::int32_t* sums_scratch(const Linear& linear, int64_t rows) {
-  thread_local std::vector<std::int32_t> acc_scratch;
-  if (linear.weight_int8_panels != nullptr) return nullptr;
-  acc_scratch.resize(static_cast<std::size_t>(rows * linear.out));
-  return acc_scratch.data();
+// ys[i] = linears[i](x), then `then`, from one quantization of their input:
+// every layer's column slices as the tasks of one loop over the pool.
+void int8_layers(std::span<const Linear* const> linears, const QuantizedInput& x, std::span<float* const> ys,
+                 std::optional<Activation> then) {
+  // The calling thread's scratch, reused across calls; the pool's threads
+  // reach it through these references (a thread_local name would be their own).
+  thread_local std::vector<std::vector<std::int32_t>> sums_of_caller;  // per layer, plain weights only
+  struct Task {
+    std::size_t layer;
+    int64_t c0, c1;
+  };
+  thread_local std::vector<Task> tasks_of_caller;
+  std::vector<std::vector<std::int32_t>>& sums = sums_of_caller;
+  std::vector<Task>& tasks = tasks_of_caller;
+  sums.resize(linears.size());
+  tasks.clear();
+  for (std::size_t i = 0; i < linears.size(); ++i) {
+    const Linear& linear = *linears[i];
+    if (linear.weight_int8_panels == nullptr) sums[i].resize(static_cast<std::size_t>(x.rows * linear.out));
+    const Slices s = column_slices(linear.out);
+    for (int64_t slice = 0; slice < s.count; ++slice)
+      tasks.push_back({i, slice * s.width, std::min(linear.out, (slice + 1) * s.width)});
+  }
+  ThreadPool::global().parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const Task& task = tasks[static_cast<std::size_t>(t)];
+      int8_columns(*linears[task.layer], x, task.c0, task.c1, sums[task.layer].data(), ys[task.layer], then);
+    }
+  });
 }
 
 }  // namespace
 
 void apply_int8(const Linear& linear, const float* x, int64_t rows, float* y, std::optional<Activation> then) {
-  const QuantizedInput quantized = quantize_input(x, rows, linear.in, input_levels(linear, rows));
-  std::int32_t* const acc = sums_scratch(linear, rows);
-  for_each_slice(linear.out, [&](int64_t c0, int64_t c1) { int8_columns(linear, quantized, c0, c1, acc, y, then); });
+  const Linear* const layer[] = {&linear};
+  float* const output[] = {y};
+  int8_layers(layer, quantize_input(x, rows, linear.in, input_levels(linear, rows)), output, then);
 }
 
 void apply_int8_to_same_input(std::span<const Linear* const> linears, const float* x, int64_t rows,
@@ -229,28 +250,7 @@ void apply_int8_to_same_input(std::span<const Linear* const> linears, const floa
       return;
     }
   }
-  const QuantizedInput quantized = quantize_input(x, rows, first.in, levels);
-  // int32 sums of each layer (plain weights only), and each layer's column
-  // slices as the tasks of one loop.
-  // (The pool's threads reach the caller's scratch through this reference:
-  // a thread_local name would be their own.)
-  thread_local std::vector<std::vector<std::int32_t>> sums_scratch_of_caller;
-  std::vector<std::vector<std::int32_t>>& sums = sums_scratch_of_caller;
-  sums.resize(linears.size());
-  std::vector<std::pair<std::size_t, int64_t>> tasks;  // (layer, slice)
-  for (std::size_t i = 0; i < linears.size(); ++i) {
-    if (linears[i]->weight_int8_panels == nullptr) sums[i].resize(static_cast<std::size_t>(rows * linears[i]->out));
-    for (int64_t slice = 0; slice < column_slices(linears[i]->out).count; ++slice) tasks.emplace_back(i, slice);
-  }
-  ThreadPool::global().parallel_for(static_cast<int64_t>(tasks.size()), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const auto [i, slice] = tasks[static_cast<std::size_t>(t)];
-      const Linear& linear = *linears[i];
-      const Slices s = column_slices(linear.out);
-      int8_columns(linear, quantized, slice * s.width, std::min(linear.out, (slice + 1) * s.width), sums[i].data(),
-                   ys[i], std::nullopt);
-    }
-  });
+  int8_layers(linears, quantize_input(x, rows, first.in, levels), ys, std::nullopt);
 }
 
 void check_precision_supported(Precision precision) {
