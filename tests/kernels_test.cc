@@ -958,7 +958,6 @@ TEST(Linear, FusedActivationEqualsASeparatePass) {
       }
 }
 
-
 // apply_to_same_input gives what each layer's apply gives, in every
 // precision and int8 form, at 1 and 2 threads, for layers of different
 // widths (slices of unequal count), and where the layers' inputs would be
